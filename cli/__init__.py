@@ -59,6 +59,8 @@ def main() -> None:
       dstnet generate bsf --layers 784,1568,1568,1568 --sparsity 0.99 --equal-partition --resort rigid
       dstnet linkpred topo.npz --method CH3-L3 --top 10
       dstnet train mlp --method chts --sparsity 0.99 --epochs 30 --out runs/chts
+      dstnet train transformer --method chtss --sparsity 0.9 --out runs/tf
+      dstnet translate runs/tf "a dog runs on the beach."
       dstnet analyze runs/chts/checkpoints/latest.pt --elm
       dstnet plot runs/chts --kind evolution -o evolution.png
     """
@@ -70,8 +72,9 @@ def _register() -> None:
     from netsci_dst.cli.linkpred import linkpred
     from netsci_dst.cli.plot import plot
     from netsci_dst.cli.train import methods, train
+    from netsci_dst.cli.translate import evaluate, translate
 
-    for command in (train, methods, generate, linkpred, analyze, plot):
+    for command in (train, methods, generate, linkpred, analyze, plot, translate, evaluate):
         main.add_command(command)
 
 

@@ -46,3 +46,47 @@ def anp(stack: LayerStack | list[Any]) -> dict[str, Any]:
         "sizes": sizes,
         "overall": sum(active) / sum(sizes) if sum(sizes) else 0.0,
     }
+
+
+def anp_structure(masks: dict[str, Any], structure: Any) -> dict[str, Any]:
+    """ANP of the internal units of a network that is not a plain chain (a Transformer), from its percolation
+    :class:`~netsci_dst.dst.percolation.Structure`.
+
+    The units are the outputs of every coupled group (q/k: unit ``j`` is row ``j`` of every member) and of every
+    producer (v feeding the output projection, w_1 feeding w_2). A unit is active when it has an incoming link in
+    every member of its group and, if the group feeds consumers, an outgoing link in at least one of them: the
+    neurons that survive percolation. Layers whose outputs leave the structure (the output projection, w_2,
+    writing into the residual stream) have no units of their own.
+
+    Returns ``{"per_group": {first member: rate}, "active": {...}, "sizes": {...}, "overall": pooled rate}``.
+    """
+    ms = {name: as_mask(m) for name, m in masks.items()}
+    groups: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for name in structure.layers:
+        group = tuple(structure.group(name))
+        if name in seen or (len(group) == 1 and not structure.consumers(name)):
+            continue
+        seen.update(group)
+        groups.append(group)
+    active: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for group in groups:
+        alive = np.ones(ms[group[0]].shape[0], dtype=bool)
+        fed = None
+        for member in group:
+            alive &= ms[member].any(axis=1)
+            for consumer in structure.consumers(member):
+                col = ms[consumer].any(axis=0)
+                fed = col if fed is None else fed | col
+        if fed is not None:
+            alive &= fed
+        active[group[0]] = int(alive.sum())
+        sizes[group[0]] = int(alive.size)
+    total = sum(sizes.values())
+    return {
+        "per_group": {k: active[k] / sizes[k] if sizes[k] else 0.0 for k in sizes},
+        "active": active,
+        "sizes": sizes,
+        "overall": sum(active.values()) / total if total else 0.0,
+    }

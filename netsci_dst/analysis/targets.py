@@ -205,10 +205,20 @@ def stack_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "check
         "step": int(ckpt.get("step", 0)),
         "method": method.get("name") if isinstance(method, dict) else method,
     }
+    return_chain = _is_chain(engine.get("structure"), order)
     try:
-        return LayerStack(masks, order, meta)
+        return LayerStack(masks, order, meta, chain=return_chain)
     except DstnetError as e:
         raise DstnetError(f"{path}: {e}") from None
+
+
+def _is_chain(structure: Any, order: list[str]) -> bool | None:
+    """Whether the engine's percolation structure is the plain chain ``order[0] -> order[1] -> ...`` (an MLP);
+    ``None`` (infer from the shapes) for checkpoints without a structure."""
+    if not isinstance(structure, dict):
+        return None
+    chains = [tuple(c) for c in structure.get("chains", [])]
+    return not structure.get("coupled") and chains == list(zip(order[:-1], order[1:], strict=False))
 
 
 def _load_rundir(path: Path) -> Target:

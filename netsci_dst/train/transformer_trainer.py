@@ -1,0 +1,488 @@
+"""The Transformer trainer: sparse encoder-decoder translation on Multi30k, as in the Cannistraci-Hebb papers.
+
+Recipe of [CHTs]/[CHTss] (Zhang et al. 2024-2025; the authors' OpenNMT-py runs): Adam (beta2 0.998, eps 1e-9) with
+the "inoam" schedule (:mod:`netsci_dst.train.lr`), label smoothing 0.1, token-based batches, a topology update
+every 100 steps through the same :class:`~netsci_dst.dst.engine.DSTEngine` as the MLP, with q/k coupled and
+v -> o, w_1 -> w_2 chained for percolation. Validation (loss and greedy BLEU) every ``eval_every`` steps keeps the
+best checkpoint; the test BLEU (beam search, beam 2) is computed on it at the end.
+
+Presets: ``cpu`` (the default, sized to train in minutes on a laptop CPU: it is *not* the paper's model),
+``paper`` (6+6 layers, 8 heads, d_model 512, FFN 1024, 5,000 steps: the CHTss Table 2 setting, for a GPU) and
+``tiny`` (tests).
+
+Determinism: the batches of epoch ``e`` come from a generator seeded with ``(seed, e)``, the learning rate is a
+pure function of the step and the latest update, dropout draws from the torch RNG whose state travels in the
+checkpoint, and the engine keeps its own generator: a run resumed from ``latest.pt`` (written at every evaluation)
+reaches bit-identical weights and masks to one that never stopped (on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from netsci_dst.errors import DstnetError
+from netsci_dst.train.checkpoint import load_checkpoint, save_checkpoint
+from netsci_dst.train.rundir import RunDir
+from netsci_dst.train.trainer import pick_device
+
+__all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
+
+#: Model and schedule sizes per preset; any field can still be overridden.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "d_model": 32, "n_heads": 2, "d_ff": 64, "n_layers": 1, "vocab_size": 1000,
+        "max_tokens": 1024, "steps": 200, "warmup": 50, "eval_every": 100, "lr_factor": 2.0,
+    },
+    "cpu": {
+        "d_model": 128, "n_heads": 4, "d_ff": 256, "n_layers": 3, "vocab_size": 4000,
+        "max_tokens": 2000, "steps": 1000, "warmup": 300, "eval_every": 250, "lr_factor": 1.0,
+    },
+    "paper": {
+        "d_model": 512, "n_heads": 8, "d_ff": 1024, "n_layers": 6, "vocab_size": 10000,
+        "max_tokens": 8192, "steps": 5000, "warmup": 1000, "eval_every": 500, "lr_factor": 2.0,
+    },
+}  # fmt: skip
+
+
+@dataclass
+class TransformerConfig:
+    """Everything that defines a translation run (plain values; saved in every checkpoint).
+
+    ``None`` sizes are taken from the preset. ``update_interval`` goes to the method unless
+    ``method_overrides`` sets it.
+    """
+
+    method: str = "chtss"
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    sparsity: float = 0.9
+    preset: str = "cpu"
+    d_model: int | None = None
+    n_heads: int | None = None
+    d_ff: int | None = None
+    n_layers: int | None = None
+    vocab_size: int | None = None
+    max_tokens: int | None = None
+    steps: int | None = None
+    warmup: int | None = None
+    eval_every: int | None = None
+    dropout: float = 0.1
+    label_smoothing: float = 0.1
+    lr_factor: float | None = None
+    rewarmup: int = 20
+    update_interval: int = 100
+    beta2: float = 0.998
+    beam: int = 2
+    data_dir: str | None = None
+    src: str = "en"
+    tgt: str = "de"
+    train_limit: int | None = None
+    val_limit: int | None = None
+    test_limit: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    snapshot_masks: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise DstnetError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        for key, value in PRESETS[self.preset].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if not 0.0 <= self.sparsity < 1.0:
+            raise DstnetError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        for name in ("d_model", "n_heads", "d_ff", "n_layers", "vocab_size", "max_tokens", "steps", "warmup",
+                     "eval_every", "update_interval", "beam"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise DstnetError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0):
+            raise DstnetError("dropout and label smoothing must be in [0, 1)")
+        if self.lr_factor <= 0 or self.rewarmup < 0:
+            raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
+        if self.src == self.tgt:
+            raise DstnetError(f"source and target languages are both {self.src!r}")
+
+    @property
+    def density(self) -> float:
+        return 1.0 - self.sparsity
+
+    def model_config(self, vocab_size: int, pad_id: int) -> dict[str, Any]:
+        """Keyword arguments of :class:`netsci_dst.models.transformer.TransformerConfig`."""
+        return {
+            "vocab_size": vocab_size,
+            "d_model": self.d_model,
+            "n_heads": self.n_heads,
+            "d_ff": self.d_ff,
+            "n_encoder_layers": self.n_layers,
+            "n_decoder_layers": self.n_layers,
+            "dropout": self.dropout,
+            "attention_dropout": self.dropout,
+            "pad_id": pad_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TransformerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise DstnetError(f"unknown training settings {sorted(unknown)}")
+        return cls(**d)
+
+
+def build_model(model_config: dict[str, Any]) -> nn.Module:
+    from netsci_dst.models.transformer import Transformer
+    from netsci_dst.models.transformer import TransformerConfig as ModelConfig
+
+    return Transformer(ModelConfig.from_dict(model_config))
+
+
+def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple[nn.Module, Any, dict[str, Any]]:
+    """``(model in eval mode, tokenizer, checkpoint)`` from a Transformer checkpoint (a ``.pt`` file or a run
+    directory, whose ``best.pt`` is used)."""
+    from netsci_dst.data.translation import SubwordTokenizer
+
+    path = Path(path)
+    if path.is_dir():
+        run = RunDir(path)
+        path = run.best if run.best.exists() else run.latest
+        if not path.exists():
+            raise DstnetError(f"{path.parent.parent}: no checkpoints/best.pt or latest.pt in this run directory")
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != "transformer":
+        raise DstnetError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a Transformer run")
+    model = build_model(ckpt["config"]["model"])
+    model.load_state_dict(_with_masks(model, ckpt["model"]))
+    model.to(pick_device(device)).eval()
+    return model, SubwordTokenizer.from_str(ckpt["tokenizer"]), ckpt
+
+
+def _with_masks(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Register the ``weight_mask`` buffers a sparse checkpoint carries, so ``load_state_dict`` accepts them."""
+    for key, mask in state.items():
+        if key.endswith(".weight_mask"):
+            module = model.get_submodule(key[: -len(".weight_mask")])
+            if not hasattr(module, "weight_mask"):
+                module.register_buffer("weight_mask", torch.ones_like(mask, dtype=torch.bool))
+    return state
+
+
+class TransformerTrainer:
+    """Train the encoder-decoder Transformer with a DST method; everything lands in a run directory."""
+
+    def __init__(self, cfg: TransformerConfig, run_dir: str | Path, tokenizer: Any = None) -> None:
+        from netsci_dst.data.translation import cached_tokenizer, encode_pairs, load_multi30k
+        from netsci_dst.dst.engine import DSTEngine
+        from netsci_dst.dst.methods import get_method
+
+        self.cfg = cfg
+        self.run = RunDir(run_dir)
+        self.device = pick_device(cfg.device)
+        lang = {"src": cfg.src, "tgt": cfg.tgt}
+        self.train_pairs = load_multi30k(cfg.data_dir, "train", limit=cfg.train_limit, **lang)
+        self.val_pairs = load_multi30k(cfg.data_dir, "val", limit=cfg.val_limit, **lang)
+        self.tokenizer = tokenizer if tokenizer is not None else cached_tokenizer(self.train_pairs, cfg.vocab_size)
+        self.train_src, self.train_tgt = encode_pairs(self.train_pairs, self.tokenizer)
+        self.val_src, self.val_tgt = encode_pairs(self.val_pairs, self.tokenizer)
+
+        self.method = get_method(cfg.method, **cfg.method_overrides)
+        if "update_interval" not in cfg.method_overrides:
+            self.method = self.method.replace(update_interval=cfg.update_interval)
+        self.model_config = cfg.model_config(self.tokenizer.vocab_size, self.tokenizer.pad_id)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.0, betas=(0.9, cfg.beta2), eps=1e-9)
+        self.engine = DSTEngine(
+            self.model,
+            self.optimizer,
+            self.method,
+            density=cfg.density,
+            total_steps=cfg.steps,
+            sparse_layers=self.model.sparse_layer_names() if self.method.sparse else None,
+            structure=self.model.percolation_structure() if self.method.sparse else None,
+            seed=cfg.seed,
+        )
+        self.step = 0
+        self.epoch = 0
+        self.batch_pos = 0
+        self.best_bleu = -1.0
+        self.snapshots = 0
+        self.records: list[dict[str, Any]] = []
+        self._batches: list[np.ndarray] = []
+        self._batches_epoch = -1
+
+    # ------------------------------------------------------------------------------------------- state
+    def config_dict(self) -> dict[str, Any]:
+        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint payload (plain data; see docs/checkpoint.md)."""
+        return {
+            "kind": "transformer",
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_pos": self.batch_pos,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "engine": self.engine.state_dict(),
+            "config": self.config_dict(),
+            "tokenizer": self.tokenizer.to_str(),
+            "best_bleu": self.best_bleu,
+            "snapshots": self.snapshots,
+            "metrics": list(self.records),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.engine.load_state_dict(ckpt["engine"])
+        self.epoch, self.step, self.batch_pos = int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_pos"])
+        self.best_bleu = float(ckpt["best_bleu"])
+        self.snapshots = int(ckpt["snapshots"])
+        self.records = list(ckpt["metrics"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **changes: Any) -> TransformerTrainer:
+        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
+        from netsci_dst.data.translation import SubwordTokenizer
+
+        run = RunDir(run_dir)
+        if not run.latest.exists():
+            raise DstnetError(f"{run_dir}: nothing to resume (no checkpoints/latest.pt)")
+        ckpt = load_checkpoint(run.latest)
+        if ckpt.get("kind") != "transformer":
+            raise DstnetError(f"{run.latest}: a {ckpt.get('kind')!r} checkpoint, not a Transformer run")
+        train = dict(ckpt["config"]["train"])
+        train.update(changes)
+        trainer = cls(TransformerConfig.from_dict(train), run_dir, SubwordTokenizer.from_str(ckpt["tokenizer"]))
+        trainer.load_state(ckpt)
+        run.write_metrics(trainer.records)  # drop anything logged after the checkpoint
+        for extra in run.mask_snapshots()[trainer.snapshots :]:
+            extra.unlink()  # snapshots written after the checkpoint are redone
+        return trainer
+
+    # ------------------------------------------------------------------------------------------- batches
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """The shuffled token batches of ``epoch`` (a pure function of the seed and the epoch)."""
+        from netsci_dst.data.translation import token_batches
+
+        if self._batches_epoch != epoch:
+            self._batches = token_batches(
+                [len(s) for s in self.train_src],
+                [len(t) for t in self.train_tgt],
+                self.cfg.max_tokens,
+                shuffle=True,
+                seed=self.cfg.seed * 1_000_003 + epoch,
+            )
+            self._batches_epoch = epoch
+        return self._batches
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from netsci_dst.data.translation import collate
+
+        if self.batch_pos >= len(self.epoch_batches(self.epoch)):
+            self.epoch += 1
+            self.batch_pos = 0
+        index = self.epoch_batches(self.epoch)[self.batch_pos]
+        self.batch_pos += 1
+        tok = self.tokenizer
+        src, tgt_in, tgt_out = collate(self.train_src, self.train_tgt, index, tok.pad_id, tok.bos_id)
+        return src.to(self.device), tgt_in.to(self.device), tgt_out.to(self.device)
+
+    # ------------------------------------------------------------------------------------------- loop
+    def learning_rate(self, step: int) -> float:
+        """The inoam rate of 1-based ``step``, re-warmed after the latest topology update."""
+        from netsci_dst.train.lr import inoam
+
+        history = self.engine.history
+        last = int(history[-1]["step"]) if history else None
+        cfg = self.cfg
+        return inoam(step, cfg.d_model, cfg.warmup, cfg.lr_factor, last_update_step=last, rewarmup=cfg.rewarmup)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Label-smoothed cross-entropy per target token (padding ignored)."""
+        return nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            ignore_index=self.tokenizer.pad_id,
+            label_smoothing=self.cfg.label_smoothing,
+        )
+
+    def _snapshot(self) -> None:
+        if self.cfg.snapshot_masks and self.engine.masks:
+            self.run.save_masks(self.snapshots, self.engine.masks, {"step": self.step, "epoch": self.epoch})
+        self.snapshots += 1
+
+    def train(self, stop_after_step: int | None = None) -> dict[str, Any]:
+        """Train to ``cfg.steps`` (or ``stop_after_step``); returns the summary (with the test BLEU when done)."""
+        from tqdm.auto import tqdm
+
+        self.run.create()
+        cfg = self.cfg
+        if self.step == 0:
+            self.run.write_json("config.json", self.config_dict())
+            if self.snapshots == 0:
+                self._snapshot()
+        last = cfg.steps if stop_after_step is None else min(cfg.steps, stop_after_step)
+        t_start = time.perf_counter()
+        bar = tqdm(total=last, initial=self.step, desc="training", disable=not cfg.progress, unit="step")
+        loss_sum, tokens, t0 = 0.0, 0, time.perf_counter()
+        self.model.train()
+        while self.step < last:
+            src, tgt_in, tgt_out = self._next_batch()
+            lr = self.learning_rate(self.step + 1)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss = self.loss(self.model(src, tgt_in), tgt_out)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise DstnetError(
+                    f"the loss became {loss.item()} at step {self.step + 1}: training stopped; the last good "
+                    f"checkpoint is {self.run.latest if self.run.latest.exists() else 'none'} (lower --lr-factor?)"
+                )
+            n_updates = self.engine.n_updates
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()  # the engine's hooks mask, count and update the topology
+            self.step += 1
+            n_tok = int((tgt_out != self.tokenizer.pad_id).sum())
+            loss_sum += loss.item() * n_tok
+            tokens += n_tok
+            if self.engine.n_updates != n_updates:
+                self._snapshot()
+            bar.update(1)
+            if self.step % 10 == 0:
+                bar.set_postfix(loss=f"{loss_sum / max(tokens, 1):.3f}", lr=f"{lr:.2e}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                record = self._evaluate(loss_sum / max(tokens, 1), time.perf_counter() - t0)
+                loss_sum, tokens, t0 = 0.0, 0, time.perf_counter()
+                if cfg.progress:
+                    bar.write(_format_record(record))
+        bar.close()
+        summary = self.summary(time.perf_counter() - t_start)
+        if self.step >= cfg.steps:
+            summary.update(self.test())
+            self.run.write_json("summary.json", summary)
+        return summary
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Mean label-smoothed loss per target token on the validation pairs (teacher forcing)."""
+        from netsci_dst.data.translation import collate, token_batches
+
+        was_training = self.model.training
+        self.model.eval()
+        total, tokens = 0.0, 0
+        batches = token_batches(
+            [len(s) for s in self.val_src], [len(t) for t in self.val_tgt], self.cfg.max_tokens, shuffle=False
+        )
+        tok = self.tokenizer
+        for index in batches:
+            src, tgt_in, tgt_out = (t.to(self.device) for t in collate(self.val_src, self.val_tgt, index, tok.pad_id,
+                                                                        tok.bos_id))  # fmt: skip
+            n = int((tgt_out != tok.pad_id).sum())
+            total += self.loss(self.model(src, tgt_in), tgt_out).item() * n
+            tokens += n
+        self.model.train(was_training)
+        return total / max(tokens, 1)
+
+    def bleu_on(self, pairs: list[tuple[str, str]], beam: int) -> float:
+        from netsci_dst.train.translation_eval import bleu, translate
+
+        hyps = translate(
+            self.model, self.tokenizer, [s for s, _ in pairs], beam=beam, max_tokens=self.cfg.max_tokens,
+            device=self.device,
+        )  # fmt: skip
+        return bleu(hyps, [self.tokenizer.normalize(t) for _, t in pairs])
+
+    def _evaluate(self, train_loss: float, seconds: float) -> dict[str, Any]:
+        from netsci_dst.analysis.anp import anp_structure
+
+        val_loss = self.validation_loss()
+        val_bleu = self.bleu_on(self.val_pairs, beam=1)
+        masks = self.engine.masks
+        if masks:
+            nnz = sum(int(m.sum()) for m in masks.values())
+            size = sum(m.numel() for m in masks.values())
+            anp = anp_structure({n: m.cpu().numpy() for n, m in masks.items()}, self.engine.structure)["overall"]
+        else:
+            nnz = size = 1
+            anp = 1.0
+        overlap = self.engine.last_update_summary().get("overlap")
+        if overlap is not None and not math.isfinite(overlap):
+            overlap = None
+        record = {
+            "step": self.step,
+            "epoch": self.epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_bleu": val_bleu,
+            "density": nnz / size,
+            "anp": anp,
+            "overlap": overlap,
+            "updates": self.engine.n_updates,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+        }
+        self.records.append(record)
+        is_best = val_bleu > self.best_bleu
+        self.best_bleu = max(self.best_bleu, val_bleu)
+        state = self.state()
+        save_checkpoint(state, self.run.latest)  # the checkpoint first: a kill after it loses nothing
+        if is_best:
+            save_checkpoint(state, self.run.best)
+        self.run.append_metrics(record)
+        return record
+
+    def test(self) -> dict[str, Any]:
+        """Test BLEU (beam ``cfg.beam``) of the best-validation checkpoint."""
+        from netsci_dst.data.translation import load_multi30k
+
+        pairs = load_multi30k(self.cfg.data_dir, "test", self.cfg.src, self.cfg.tgt, limit=self.cfg.test_limit)
+        current = {k: v.clone() for k, v in self.model.state_dict().items()}
+        if self.run.best.exists():
+            self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
+        t0 = time.perf_counter()
+        score = self.bleu_on(pairs, beam=self.cfg.beam)
+        self.model.load_state_dict(current)
+        return {"test_bleu": score, "beam": self.cfg.beam, "test_seconds": time.perf_counter() - t0}
+
+    def summary(self, seconds: float = 0.0) -> dict[str, Any]:
+        masks = self.engine.masks
+        nnz = sum(int(m.sum()) for m in masks.values()) if masks else 1
+        size = sum(m.numel() for m in masks.values()) if masks else 1
+        return {
+            "method": self.cfg.method,
+            "sparsity": self.cfg.sparsity,
+            "preset": self.cfg.preset,
+            "steps": self.step,
+            "density": nnz / size,
+            "best_val_bleu": self.best_bleu if self.records else None,
+            "final_val_bleu": self.records[-1]["val_bleu"] if self.records else None,
+            "anp": self.records[-1]["anp"] if self.records else None,
+            "seconds": seconds,
+            "run_dir": str(self.run.root),
+        }
+
+
+def _format_record(r: dict[str, Any]) -> str:
+    overlap = "-" if r["overlap"] is None else f"{r['overlap']:.3f}"
+    return (
+        f"step {r['step']:>6}  loss {r['train_loss']:.3f}  val loss {r['val_loss']:.3f}  val BLEU {r['val_bleu']:.2f}"
+        f"  density {r['density']:.4f}  ANP {r['anp']:.3f}  overlap {overlap}  {r['seconds']:.1f}s"
+    )
