@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 from click.testing import CliRunner
-
 from netsci_dst.cli import main
+
 from netsci_dst.train.checkpoint import load_checkpoint
 from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
 
