@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numba
 import numpy as np
 
 from netsci_dst.analysis.paths import stack_adjacency, to_igraph_edges
@@ -50,36 +51,48 @@ def rewire_layer(mask: Any, seed: Any = 0, rounds: int = 10) -> np.ndarray:
     One *trade* between rows ``a`` and ``b``: the columns linked to exactly one of them are pooled, shuffled and
     dealt back, ``|a \\ b|`` to ``a`` and the rest to ``b``; the columns both link keep both links. Each of the
     ``rounds`` rounds pairs the rows at random (a "global curveball" round, n_out / 2 trades), which mixes well in a
-    few rounds [Carstens et al., J. Complex Netw. 2016].
+    few rounds [Carstens et al., J. Complex Netw. 2016]. Compiled with numba: O(rounds * n_out * n_in / 2).
 
     Args:
         mask: boolean ``(n_out, n_in)``.
-        seed: int, ``numpy.random.Generator`` or ``None``.
+        seed: int, ``numpy.random.Generator`` or ``None`` (one 63-bit seed is drawn from it for the compiled loop).
         rounds: number of global rounds (default 10: a link survives a trade with probability about 1/2, so
             about 2^-10 of the original links outlive the randomisation beyond chance).
     """
-    m = as_mask(mask).copy()
+    m = np.ascontiguousarray(as_mask(mask)).copy()
     rng = _rng(seed)
-    n_rows = m.shape[0]
-    if n_rows < 2 or m.shape[1] < 2:
+    if m.shape[0] < 2 or m.shape[1] < 2 or rounds < 1:
         return m
-    for _ in range(int(rounds)):
-        perm = rng.permutation(n_rows)
-        for a, b in zip(perm[0::2], perm[1::2], strict=False):
-            ra, rb = m[a], m[b]
-            only_a = ra & ~rb
-            n_a = int(only_a.sum())
-            if n_a == 0:
-                continue
-            pool = np.flatnonzero(only_a | (rb & ~ra))
-            if pool.size == n_a:
-                continue
-            pick = rng.permutation(pool)
-            ra[pool] = False
-            rb[pool] = True
-            ra[pick[:n_a]] = True
-            rb[pick[:n_a]] = False
+    _curveball(m, int(rounds), int(rng.integers(0, 2**63 - 1)))
     return m
+
+
+@numba.njit(cache=True)
+def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
+    np.random.seed(seed)
+    n_rows, n_cols = m.shape
+    pool = np.empty(n_cols, dtype=np.int64)
+    for _ in range(rounds):
+        perm = np.random.permutation(n_rows)
+        for t in range(n_rows // 2):
+            a, b = perm[2 * t], perm[2 * t + 1]
+            n_pool = 0
+            n_a = 0
+            for j in range(n_cols):
+                if m[a, j] != m[b, j]:
+                    pool[n_pool] = j
+                    n_pool += 1
+                    if m[a, j]:
+                        n_a += 1
+            if n_a == 0 or n_a == n_pool:
+                continue
+            for i in range(n_pool - 1, 0, -1):  # Fisher-Yates shuffle of the pooled columns
+                k = np.random.randint(0, i + 1)
+                pool[i], pool[k] = pool[k], pool[i]
+            for i in range(n_pool):
+                j = pool[i]
+                m[a, j] = i < n_a
+                m[b, j] = i >= n_a
 
 
 def rewire_stack(stack: Any, seed: Any = 0, rounds: int = 10) -> LayerStack:
@@ -98,7 +111,7 @@ def rewire_stack(stack: Any, seed: Any = 0, rounds: int = 10) -> LayerStack:
 
 # --------------------------------------------------------------------------------------------------- modularity
 def _partition(
-    stack: LayerStack, seed: int, algorithm: str, resolution: float, n_iterations: int = -1
+    stack: LayerStack, seed: int, algorithm: str, resolution: float, n_iterations: int = 2
 ) -> tuple[float, np.ndarray, int]:
     """(Q, membership in node order with -1 for isolated neurons, number of non-isolated nodes)."""
     import igraph as ig
@@ -132,21 +145,21 @@ def modularity(
     n_random: int = 5,
     resolution: float = 1.0,
     return_membership: bool = False,
-    n_iterations: int = -1,
+    n_iterations: int = 2,
 ) -> dict[str, Any]:
     """Maximum-modularity partition of the whole stack graph, next to a degree-preserving layered baseline.
 
     Args:
         stack: a :class:`LayerStack`, a list of masks or one mask.
         seed: seeds igraph's random generator and the rewirings.
-        algorithm: ``"leiden"`` (``community_leiden(objective_function="modularity")``, iterated until stable) or
+        algorithm: ``"leiden"`` (``community_leiden(objective_function="modularity")``) or
             ``"louvain"`` (``community_multilevel``).
         n_random: number of :func:`rewire_stack` randomisations for the baseline (0 skips it).
         resolution: modularity resolution gamma (1 for the classic Q).
         return_membership: add ``membership``, the community of each node in :mod:`netsci_dst.graph` node order.
-        n_iterations: Leiden iterations; -1 (default) iterates until the partition is stable. On the 5488-node
-            paper MLP at 1% density: Q 0.202 in 1.5 s vs 0.196 in 0.14 s with 2; on a 4096 x 11008 layer at 30%
-            (13.5M links) 2 iterations take about 60 s, plus about 20 s to build the igraph graph.
+        n_iterations: Leiden iterations (2, igraph's default; -1 iterates until the partition is stable). On the
+            5488-node paper MLP at 1% density: Q 0.196 with 2 against 0.202 until stable, at a tenth of the time;
+            the baseline uses the same setting, so Q and its baseline stay comparable.
 
     Returns:
         ``q``; ``n_communities`` (communities of the neurons with links; isolated neurons are left out of the

@@ -96,3 +96,19 @@ def test_rewire_stack_keeps_layering():
         assert (a.sum(0) == b.sum(0)).all() and (a.sum(1) == b.sum(1)).all() and not np.array_equal(a, b)
     non_chain = LayerStack([np.ones((3, 3), bool), np.eye(3, dtype=bool)], chain=False)
     assert not rewire_stack(non_chain, seed=0).is_chain
+
+
+def test_rewire_layer_samples_every_matrix_with_the_margins_uniformly():
+    """The 3x3 matrices with all row and column sums 1 are the 6 permutation matrices: Curveball must hit each
+    about equally often (a biased trade rule would not)."""
+    eye = np.eye(3, dtype=bool)
+    counts: dict[bytes, int] = {}
+    n = 1200
+    for seed in range(n):
+        r = rewire_layer(eye, seed=seed, rounds=30)
+        assert (r.sum(0) == 1).all() and (r.sum(1) == 1).all()
+        counts[r.tobytes()] = counts.get(r.tobytes(), 0) + 1
+    assert len(counts) == 6
+    expected = n / 6
+    chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
+    assert chi2 < 20.5  # chi-square with 5 degrees of freedom: p < 0.001
