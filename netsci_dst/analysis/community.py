@@ -90,13 +90,15 @@ def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cov
                         n_a += 1
             if n_a == 0 or n_a == n_pool:
                 continue
-            for i in range(n_pool - 1, 0, -1):  # Fisher-Yates shuffle of the pooled columns
-                k = np.random.randint(0, i + 1)
-                pool[i], pool[k] = pool[k], pool[i]
+            k = min(n_a, n_pool - n_a)  # a uniform k-subset of the pool: a partial Fisher-Yates shuffle
+            for i in range(k):
+                r = np.random.randint(i, n_pool)
+                pool[i], pool[r] = pool[r], pool[i]
+            a_first = k == n_a  # the k drawn columns go to a (else to b)
             for i in range(n_pool):
                 j = pool[i]
-                m[a, j] = i < n_a
-                m[b, j] = i >= n_a
+                m[a, j] = (i < k) == a_first
+                m[b, j] = (i < k) != a_first
 
 
 def rewire_stack(stack: Any, seed: Any = 0, rounds: int = 10) -> LayerStack:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
@@ -53,15 +54,9 @@ def stack_adjacency(obj: Any) -> tuple[sp.csr_matrix, np.ndarray]:
     # per node group: CSR blocks (neighbour offset, indptr, global neighbour indices), one per mask touching it
     blocks: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in sizes]
     for m, (gi, go) in zip(stack.masks, groups, strict=True):
-        n_out, n_in = m.shape
-        flat = np.flatnonzero(m)  # row-major: sorted by output row, then input column
-        csr = sp.csr_matrix(
-            (np.ones(flat.size, dtype=np.int8), (flat % n_in).astype(np.int32), _indptr(m.sum(axis=1))),
-            shape=(n_out, n_in),
-        )
-        csr_t = csr.T.tocsr()  # inputs x outputs, scipy's C transpose
-        blocks[go].append((int(off[gi]), csr.indptr.astype(np.int64), csr.indices.astype(np.int64) + off[gi]))
-        blocks[gi].append((int(off[go]), csr_t.indptr.astype(np.int64), csr_t.indices.astype(np.int64) + off[go]))
+        row_ptr, row_idx, col_ptr, col_idx = _csr_both_ways(np.ascontiguousarray(m), int(off[gi]), int(off[go]))
+        blocks[go].append((int(off[gi]), row_ptr, row_idx))
+        blocks[gi].append((int(off[go]), col_ptr, col_idx))
     counts = np.zeros(n, dtype=np.int64)
     for g, blist in enumerate(blocks):
         for _, ptr, _ in blist:
@@ -85,6 +80,38 @@ def stack_adjacency(obj: Any) -> tuple[sp.csr_matrix, np.ndarray]:
     adj.has_sorted_indices = True
     layer = np.repeat(np.arange(len(sizes)), sizes)
     return adj, layer
+
+
+@numba.njit(cache=True)
+def _csr_both_ways(
+    m: np.ndarray, in_offset: int, out_offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """CSR of a bool mask by rows (outputs -> global input ids) and by columns (inputs -> global output ids), both
+    with sorted neighbours, in two passes over the mask."""
+    n_out, n_in = m.shape
+    row_ptr = np.zeros(n_out + 1, dtype=np.int64)
+    col_ptr = np.zeros(n_in + 1, dtype=np.int64)
+    for r in range(n_out):
+        for c in range(n_in):
+            if m[r, c]:
+                row_ptr[r + 1] += 1
+                col_ptr[c + 1] += 1
+    for r in range(n_out):
+        row_ptr[r + 1] += row_ptr[r]
+    for c in range(n_in):
+        col_ptr[c + 1] += col_ptr[c]
+    row_idx = np.empty(row_ptr[n_out], dtype=np.int64)
+    col_idx = np.empty(col_ptr[n_in], dtype=np.int64)
+    fill = col_ptr[:-1].copy()
+    k = 0
+    for r in range(n_out):
+        for c in range(n_in):
+            if m[r, c]:
+                row_idx[k] = c + in_offset
+                k += 1
+                col_idx[fill[c]] = r + out_offset
+                fill[c] += 1
+    return row_ptr, row_idx, col_ptr, col_idx
 
 
 def _indptr(counts: np.ndarray) -> np.ndarray:
