@@ -291,8 +291,10 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = TransformerTrainer(cfg, out)
         n_params = sum(p.numel() for p in trainer.model.parameters())
+        size_note = " (CPU-sized, not the papers' model: --preset paper for that)" if cfg.preset == "cpu" else ""
         click.echo(
-            f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset} ({cfg.n_layers}+{cfg.n_layers} "
+            f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset}{size_note} "
+            f"({cfg.n_layers}+{cfg.n_layers} "
             f"layers, d_model {cfg.d_model}, {n_params / 1e6:.1f}M parameters), {cfg.src}->{cfg.tgt}, "
             f"{len(trainer.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device}; run directory {out}"
         )
