@@ -28,6 +28,19 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
     return out
 
 
+def _check_resume(ctx: click.Context, resume: str) -> None:
+    """``--resume`` takes the run's saved settings: refuse other options, and a folder without a checkpoint."""
+    given = [
+        p.name
+        for p in ctx.command.params
+        if p.name not in ("resume", "quiet") and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
+    if not (Path(resume) / "checkpoints" / "latest.pt").exists():
+        raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
+
+
 @click.group("train")
 def train() -> None:
     """Train a sparse network with a dynamic sparse training method."""
@@ -116,16 +129,7 @@ def train_mlp(
     from netsci_dst.train.trainer import MLPTrainer, TrainConfig
 
     if resume:
-        given = [
-            p.name
-            for p in ctx.command.params
-            if p.name not in ("resume", "quiet")
-            and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
-        ]
-        if given:
-            raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
-        if not (Path(resume) / "checkpoints" / "latest.pt").exists():
-            raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
+        _check_resume(ctx, resume)
         trainer = MLPTrainer.resume(resume, progress=not quiet)
         click.echo(f"resuming {resume} at epoch {trainer.epoch}/{trainer.cfg.epochs}")
     else:
@@ -272,16 +276,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
 
     if resume:
-        given = [
-            p.name
-            for p in ctx.command.params
-            if p.name not in ("resume", "quiet")
-            and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
-        ]
-        if given:
-            raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
-        if not (Path(resume) / "checkpoints" / "latest.pt").exists():
-            raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
+        _check_resume(ctx, resume)
         trainer = TransformerTrainer.resume(resume, progress=not quiet)
         click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps}")
     else:
