@@ -29,8 +29,8 @@ nodes) of the undirected stack graph:
    law", ``beta = 1/9``, almost equal radii).
 
 Scale. Exact ncISO stores the ``N x N`` distance matrix in float32 (the paper's MLP, 784-1568-1568-1568, has 5488
-nodes: 120 MB; about 20 s, nearly all of it Dijkstra from every node) and extracts the top three singular vectors
-with ARPACK. Beyond ``dense_limit`` nodes (default 6000) landmark ncISO is used: ``L`` random landmarks (default
+nodes: 120 MB; about 3 s of compiled Dijkstra from every node on 2 cores, :mod:`.shortest_paths`) and extracts the
+top three singular vectors with ARPACK. Beyond ``dense_limit`` nodes (default 6000) landmark ncISO is used: ``L`` random landmarks (default
 100), Dijkstra from the landmarks only (``L x N``), and the Nystrom extension of the landmark kernel
 ``K_LL = U Lambda U^T``: ``coords_k = C^T U_k sign(lambda_k) / sqrt(|lambda_k|)`` with ``C`` the landmark-to-node
 distances, which reproduces the exact coordinates on the landmarks [Williams & Seeger, NIPS 2001; de Silva &
@@ -66,12 +66,12 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 from scipy.sparse.linalg import LinearOperator, eigsh
 from scipy.special import zeta
 
 from netsci_dst.analysis.community import rewire_stack
 from netsci_dst.analysis.paths import largest_component, stack_adjacency
+from netsci_dst.analysis.shortest_paths import dijkstra_rows
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import as_stack
 
@@ -239,7 +239,7 @@ def _v0(n: int, seed: int) -> np.ndarray:
 
 
 def ncISO_angles(  # noqa: N802 (the method's name)
-    weights: sp.csr_matrix, landmarks: int | None = None, seed: int = 0, chunk: int = 256
+    weights: sp.csr_matrix, landmarks: int | None = None, seed: int = 0
 ) -> np.ndarray:
     """Raw (not yet equidistant) ncISO angles of a connected weighted graph (see the module docstring).
 
@@ -248,9 +248,7 @@ def ncISO_angles(  # noqa: N802 (the method's name)
     """
     n = weights.shape[0]
     if landmarks is None or landmarks >= n:
-        dist = np.empty((n, n), dtype=np.float32)
-        for a in range(0, n, chunk):  # directed=True on a symmetric matrix: no symmetrising copy
-            dist[a : a + chunk] = csgraph.dijkstra(weights, directed=True, indices=np.arange(a, min(a + chunk, n)))
+        dist = dijkstra_rows(weights, dtype=np.float32)
         # the kernel is symmetric: its singular vectors are its eigenvectors, its singular values |eigenvalues|
         if n <= 500:
             lam, vec = _top_abs_eigs(dist.astype(np.float64))
@@ -267,7 +265,7 @@ def ncISO_angles(  # noqa: N802 (the method's name)
             raise DstnetError(f"landmark ncISO needs at least 3 landmarks, got {landmarks}")
         rng = np.random.default_rng(seed)
         lm = np.sort(rng.choice(n, size=int(landmarks), replace=False))
-        c = csgraph.dijkstra(weights, directed=True, indices=lm)  # (L, N)
+        c = dijkstra_rows(weights, lm, dtype=np.float64)  # (L, N)
         k_ll = c[:, lm]
         k_ll = np.maximum(k_ll, k_ll.T)
         lam, u = _top_abs_eigs(k_ll)

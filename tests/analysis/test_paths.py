@@ -42,7 +42,7 @@ def test_adjacency_of_single_mask_and_empty_rows():
     )
 
 
-@pytest.mark.parametrize("backend", ["igraph", "scipy"])
+@pytest.mark.parametrize("backend", ["compiled", "igraph", "scipy"])
 def test_exact_value_on_hand_made_path_and_square(backend):
     # path in0 - out0 - in1 - out1: distances 1, 2, 3, 1, 2, 1 -> L = 10 / 6
     path = np.array([[1, 1], [0, 1]], dtype=bool)
@@ -72,7 +72,7 @@ def test_matches_networkx_on_small_random_graphs(seed):
     g = to_networkx(stack)
     lcc = max(nx.connected_components(g), key=len)
     ref = nx.average_shortest_path_length(g.subgraph(lcc))
-    for backend in ("igraph", "scipy"):
+    for backend in ("compiled", "igraph", "scipy"):
         r = characteristic_path_length(stack, backend=backend)
         assert r["L"] == pytest.approx(ref, rel=1e-12)
         assert r["n_component"] == len(lcc)
@@ -97,14 +97,15 @@ def test_sampled_sources():
     assert exact["exact"]
     full = characteristic_path_length(stack, sources=10_000)
     assert full["exact"] and full["L"] == pytest.approx(exact["L"])
-    for backend in ("igraph", "scipy"):
+    for backend in ("compiled", "igraph", "scipy"):
         s = characteristic_path_length(stack, sources=40, seed=3, backend=backend)
         assert not s["exact"] and s["n_sources"] == 40 and s["stderr"] > 0
         assert abs(s["L"] - exact["L"]) < 5 * s["stderr"] + 1e-9
         assert s == characteristic_path_length(stack, sources=40, seed=3, backend=backend)
-    a = characteristic_path_length(stack, sources=40, seed=3, backend="igraph")
-    b = characteristic_path_length(stack, sources=40, seed=3, backend="scipy")
-    assert a["L"] == pytest.approx(b["L"])
+    sampled = [
+        characteristic_path_length(stack, sources=40, seed=3, backend=b) for b in ("compiled", "igraph", "scipy")
+    ]
+    assert sampled[0]["L"] == pytest.approx(sampled[1]["L"]) == pytest.approx(sampled[2]["L"])
 
 
 def test_degenerate_inputs():
