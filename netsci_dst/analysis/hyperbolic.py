@@ -30,16 +30,16 @@ nodes) of the undirected stack graph:
 
 Scale. Exact ncISO stores the ``N x N`` distance matrix in float32 (the paper's MLP, 784-1568-1568-1568, has 5488
 nodes: 120 MB; about 3 s of compiled Dijkstra from every node on 2 cores, :mod:`.shortest_paths`) and extracts the
-top three singular vectors with ARPACK. Beyond ``dense_limit`` nodes (default 6000) landmark ncISO is used: ``L`` random landmarks (default
-100), Dijkstra from the landmarks only (``L x N``), and the Nystrom extension of the landmark kernel
-``K_LL = U Lambda U^T``: ``coords_k = C^T U_k sign(lambda_k) / sqrt(|lambda_k|)`` with ``C`` the landmark-to-node
-distances, which reproduces the exact coordinates on the landmarks [Williams & Seeger, NIPS 2001; de Silva &
-Tenenbaum, NIPS 2003]. A 4096 x 11008 layer at 30% density (15104 nodes, 13.5M links) embeds in about 15 s this
-way. Caveat: the Nystrom estimate inflates the random "bulk" of the kernel spectrum by about ``sqrt(N / L)``, so a
-2nd/3rd dimension that stands only a little above the bulk (typical of random-like sparse networks) can be replaced
-by noise; networks with a real geometry (a ring, separated layers) embed the same as with the exact kernel, but
-ASI values of random-like networks computed with landmarks and exactly are not interchangeable (compare like with
-like, e.g. :func:`asi_baseline` with the same ``landmarks``). LE needs no landmarks (sparse eigensolver).
+top three singular vectors with ARPACK. Beyond ``dense_limit`` nodes (default 6000) landmark ncISO is used: ``L``
+random landmarks (default 100), Dijkstra from the landmarks only (``L x N``), and the Nystrom extension of the
+landmark kernel ``K_LL = U Lambda U^T``: ``coords_k = C^T U_k sign(lambda_k) / sqrt(|lambda_k|)`` with ``C`` the
+landmark-to-node distances, which reproduces the exact coordinates on the landmarks [Williams & Seeger, NIPS 2001;
+de Silva & Tenenbaum, NIPS 2003]. A 4096 x 11008 layer at 30% density (15104 nodes, 13.5M links) embeds in about 9 s
+this way. Caveat: the Nystrom estimate inflates the random "bulk" of the kernel spectrum by about ``sqrt(N / L)``,
+so a 2nd/3rd dimension that stands only a little above the bulk (typical of random-like sparse networks) can be
+replaced by noise; networks with a real geometry (a ring, separated layers) embed the same as with the exact kernel,
+but ASI values of random-like networks computed with landmarks and exactly are not interchangeable (compare like
+with like, e.g. :func:`asi_baseline` with the same ``landmarks``). LE needs no landmarks (sparse eigensolver).
 
 Nodes outside ``C`` (isolated neurons, small components) are not embedded: their ``theta`` and ``r`` are NaN.
 

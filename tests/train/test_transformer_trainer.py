@@ -88,10 +88,12 @@ def test_resumed_run_is_identical_to_an_uninterrupted_one(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
     def timeless(records):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
     assert timeless(straight.records) == timeless(resumed.records)  # losses, BLEU, density, overlap: all equal
+
 
 def test_run_directory_and_checkpoint_of_the_cli_run(tiny_run):
     summary = json.loads((tiny_run / "summary.json").read_text())
