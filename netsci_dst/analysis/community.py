@@ -71,7 +71,7 @@ def rewire_layer(mask: Any, seed: Any = 0, rounds: int = 10) -> np.ndarray:
     return m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
     np.random.seed(seed)
     n_rows, n_cols = m.shape

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -375,17 +376,38 @@ def coalescent_embedding(
 
 
 # --------------------------------------------------------------------------------------------------- ASI
+@numba.njit(cache=True, nogil=True)
+def _mistakes_rows(seq: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    n_groups = counts.size
+    first = np.empty(n_groups, np.int64)
+    last = np.empty(n_groups, np.int64)
+    gap = np.empty(n_groups, np.int64)
+    for row in range(seq.shape[0]):
+        first[:] = -1
+        gap[:] = 0
+        for i in range(seq.shape[1]):
+            k = seq[row, i]
+            if first[k] < 0:
+                first[k] = i
+            elif i - last[k] - 1 > gap[k]:
+                gap[k] = i - last[k] - 1
+            last[k] = i
+        n = seq.shape[1]
+        for k in range(n_groups):
+            if counts[k] < 2:
+                out[row, k] = np.nan
+            else:
+                wrap = n - last[k] + first[k] - 1
+                out[row, k] = (n - counts[k]) - max(gap[k], wrap)
+
+
 def _mistakes(seq: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mistakes per group for each row of ``seq`` (group codes in angular order), shape (rows, groups)."""
-    rows, n = seq.shape
-    out = np.full((rows, counts.size), np.nan)
-    for k, nk in enumerate(counts):
-        if nk < 2:
-            continue
-        _, pos = np.nonzero(seq == k)  # row-major: each row's nk positions, ascending
-        pos = pos.reshape(rows, nk)
-        gap = np.maximum(np.diff(pos, axis=1).max(axis=1) - 1, n - pos[:, -1] + pos[:, 0] - 1)
-        out[:, k] = (n - nk) - gap
+    """Mistakes per group for each row of ``seq`` (group codes in angular order), shape (rows, groups): the other
+    groups' samples between the group's extremes, i.e. ``(N - N_k)`` minus the largest circular gap (NaN when
+    ``N_k < 2``)."""
+    seq = np.ascontiguousarray(seq)
+    out = np.empty((seq.shape[0], counts.size))
+    _mistakes_rows(seq, np.asarray(counts, dtype=np.int64), out)
     return out
 
 

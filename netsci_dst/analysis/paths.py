@@ -83,7 +83,7 @@ def stack_adjacency(obj: Any) -> tuple[sp.csr_matrix, np.ndarray]:
     return adj, layer
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _csr_both_ways(
     m: np.ndarray, in_offset: int, out_offset: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled

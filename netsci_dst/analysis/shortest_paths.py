@@ -62,10 +62,11 @@ def _dinitz_source(indptr, indices, w, s, delta, head, dist, prev, nxt, where) -
         head[b] = -1
     dist[s] = 0.0
     head[0], prev[s], nxt[s], where[s] = s, -1, -1, 0
+    inv_delta = 1.0 / delta
     queued = 1
-    b = 0
+    b = 0  # current bucket, and its slot on the circular array
+    slot = 0
     while queued > 0:
-        slot = b % n_buckets
         while head[slot] != -1:
             u = head[slot]
             head[slot] = nxt[u]
@@ -76,10 +77,8 @@ def _dinitz_source(indptr, indices, w, s, delta, head, dist, prev, nxt, where) -
             du = dist[u]
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
-                if where[v] == -2:
-                    continue
                 nd = du + w[e]
-                if nd < dist[v]:
+                if nd < dist[v]:  # never true for a settled v: dist[v] < (b + 1) delta <= du + delta <= nd
                     if where[v] >= 0:  # unlink v from its bucket
                         if prev[v] != -1:
                             nxt[prev[v]] = nxt[v]
@@ -90,12 +89,20 @@ def _dinitz_source(indptr, indices, w, s, delta, head, dist, prev, nxt, where) -
                     else:
                         queued += 1
                     dist[v] = nd
-                    k = max(int(nd / delta), b + 1) % n_buckets  # nd >= du + delta: a later bucket
+                    ahead = int(nd * inv_delta) - b  # nd >= du + delta: a later bucket, < n_buckets ahead
+                    if ahead < 1:  # rounding only
+                        ahead = 1
+                    k = slot + ahead
+                    if k >= n_buckets:
+                        k -= n_buckets
                     prev[v], nxt[v], where[v] = -1, head[k], k
                     if head[k] != -1:
                         prev[head[k]] = v
                     head[k] = v
         b += 1
+        slot += 1
+        if slot == n_buckets:
+            slot = 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -168,7 +175,7 @@ def _heap_source(indptr, indices, w, s, dist, keys, nodes, pos) -> None:  # prag
                     _heap_up(keys, nodes, pos, p)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _dijkstra_rows(indptr, indices, w, sources, use_buckets, out) -> None:  # pragma: no cover - compiled
     n = indptr.size - 1
     delta = w.min() if w.size else 1.0
@@ -240,7 +247,7 @@ def _bit_index(low: np.uint64) -> int:  # pragma: no cover - compiled
     return i
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _bfs_distance_sums(indptr, indices, sources, sums, reached) -> None:  # pragma: no cover - compiled
     n = indptr.size - 1
     n_batches = (sources.size + 63) // 64

@@ -518,8 +518,8 @@ def compact_measure(name: str, value: Any) -> dict[str, Any]:
     summary: total ``links`` and ``density.<layer>``; anp: ``anp`` (overall); powerlaw: ``gamma_in.<layer>`` and
     ``gamma_out.<layer>``; cap: ``cap`` and ``cap_hub_share``; clustering: ``square.<layer>`` and
     ``l3_closure.<layer>``; community: ``modularity``, ``modularity_random``, ``communities``; paths: ``L``;
-    hyperbolic: ``asi`` and ``embedding_gamma``. A skipped measure gives no columns; an unknown one its flattened
-    scalars.
+    hyperbolic: ``asi``, ``asi_random`` and ``embedding_gamma``. A skipped measure gives no columns; an unknown one
+    its flattened scalars.
     """
     if isinstance(value, dict) and "skipped" in value:
         return {}
@@ -549,6 +549,7 @@ def compact_measure(name: str, value: Any) -> dict[str, Any]:
         out["L"] = value.get("L")
     elif name == "hyperbolic":
         out["asi"] = value.get("asi")
+        out["asi_random"] = value.get("baseline_asi")
         out["embedding_gamma"] = value.get("gamma")
     else:
         out = {

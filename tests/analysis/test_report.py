@@ -53,11 +53,27 @@ def test_chain_only_measures_skip_on_independent_layers():
 
 def test_report_all_on_a_tiny_stack():
     # community / paths / hyperbolic come from their own modules; a missing one is reported as skipped
-    r = report(small_chain(sizes=(12, 16, 16, 8), p=0.3), "all")
-    assert r["measures"] == list(MEASURES)
+    stack = small_chain(sizes=(12, 16, 16, 8), p=0.3)
+    r = report(stack, "all")
+    assert r["measures"] == list(MEASURES) and list(r["seconds"]) == list(MEASURES)
     for name in MEASURES:
-        assert name in r
+        assert name in r and "skipped" not in r[name]
     json.dumps(r)
+    # paths and hyperbolic ran in the worker thread next to the rest: the same results as each measure alone
+    assert r["paths"] == report(stack, "paths")["paths"]
+    assert r["hyperbolic"] == report(stack, "hyperbolic")["hyperbolic"]
+    assert r["community"] == report(stack, "community")["community"]
+
+
+def test_hyperbolic_reports_the_asi_of_a_degree_preserving_rewiring():
+    from netsci_dst.analysis.hyperbolic import asi_baseline
+    from netsci_dst.analysis.report import ASI_BASELINES
+
+    stack = small_chain(seed=3, sizes=(20, 30, 30, 20), p=0.2)
+    h = report(stack, "hyperbolic", seed=4)["hyperbolic"]
+    base = asi_baseline(stack, seed=4, n_random=ASI_BASELINES)
+    assert h["baseline_asi"] == base["mean"] and h["baseline_n_random"] == ASI_BASELINES
+    assert 0 <= h["asi"] <= 1 and 0 <= h["baseline_asi"] <= 1
 
 
 def make_run(tmp_path, n_updates=3):
