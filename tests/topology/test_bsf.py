@@ -41,7 +41,7 @@ def test_shape_dtype_exact_count_and_determinism(n_in, n_out, density, seed):
     m = bsf(n_in, n_out, density, seed=seed)
     assert m.shape == (n_out, n_in)
     assert m.dtype == np.bool_
-    assert int(m.sum()) == k == min(n_in * n_out, math.floor(density * n_in * n_out + 0.5))
+    assert int(m.sum()) == k == min(n_in * n_out, math.floor(density * (n_in * n_out) + 0.5))
     assert np.array_equal(m, bsf(n_in, n_out, density, seed=seed))
 
 
