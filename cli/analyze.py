@@ -107,7 +107,7 @@ def analyze(target, elm, theta, all_, seed, json_path, csv_path, **flags):
             # one pass over the snapshots; the last one is the final state
             from netsci_dst.analysis.targets import evolution_rows, evolution_table, format_table
 
-            rows = evolution_rows(t, chosen, seed=seed)
+            rows = evolution_rows(t, chosen, seed=seed, progress=True)
             out["evolution"] = rows
             table = evolution_table(rows, t.history)
             results = rows[-1]

@@ -66,6 +66,7 @@ def evolution(
     every: int = 1,
     updates: Iterable[int] | None = None,
     with_metrics: bool = True,
+    progress: bool = False,
     **report_options: Any,
 ) -> list[dict[str, Any]]:
     """One row per mask snapshot of a run directory with the chosen measures.
@@ -77,6 +78,7 @@ def evolution(
         every: keep every ``every``-th snapshot (the first and the last always stay).
         updates: only these update indices.
         with_metrics: attach the training record (``metrics.jsonl``) of the snapshot's epoch as ``metrics``.
+        progress: show a progress bar over the snapshots (stderr).
         report_options: passed on to :func:`~netsci_dst.analysis.report.report` (``seed``, ``top``, ``modes``, ...).
 
     Returns:
@@ -101,8 +103,10 @@ def evolution(
     metrics = _metrics_by_step(root) if with_metrics else {}
     record_steps = sorted(metrics)
     snapshot_steps = [load_npz(p).meta.get("step") for _, p in found] if with_metrics else []
+    from tqdm.auto import tqdm
+
     rows = []
-    for k, (update, path) in enumerate(found):
+    for k, (update, path) in enumerate(tqdm(found, desc="snapshots", unit="update", disable=not progress, leave=False)):
         stack = load_npz(path)
         meta = stack.meta or {}
         row: dict[str, Any] = {
