@@ -119,7 +119,7 @@ def _run(
         emb = hyp.coalescent_embedding(stack, seed=seed)
         out = {k: v for k, v in emb.items() if per_node or k not in ("theta", "r", "layer")}
         base = hyp.asi_baseline(stack, seed=seed, n_random=ASI_BASELINES, landmarks=emb["landmarks"] or None)
-        out.update(baseline_asi=base["mean"], baseline_asi_std=base["std"], baseline_n_random=base["n_random"])
+        out.update(baseline_asi=base["mean"], baseline_n_random=base["n_random"])
         return out
     raise DstnetError(f"unknown measure {name!r}")  # pragma: no cover - resolve_measures filters names
 
