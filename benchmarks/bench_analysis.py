@@ -143,7 +143,8 @@ def layer_measures(n_in: int, n_out: int, density: float, measures: list[str]) -
         if isinstance(r[name], dict) and "skipped" in r[name]:
             note = f"  [skipped: {r[name]['skipped']}]"
         elif name == "paths":
-            note = f"  [{r[name].get('n_sources')} sampled sources]"
+            kind = "all sources, exact" if r[name].get("exact") else "sampled sources"
+            note = f"  [{r[name].get('n_sources')} {kind}]"
         print(f"    {name:<12s} {s:8.2f} s  {flag}{note}")
 
 
