@@ -16,8 +16,8 @@ Measures (ALGORITHMS.md §5):
 ==============  ====================================================================================================
 
 ``community``, ``paths`` and ``hyperbolic`` are imported only when asked for. A measure that does not apply to the
-stack (a chain-only measure on independent layers, or a :class:`DstnetError` raised by the measure) gives
-``{"skipped": reason}`` instead of failing the whole report.
+stack (a chain-only or whole-network measure on independent layers, or a :class:`DstnetError` raised by the
+measure) gives ``{"skipped": reason}`` instead of failing the whole report.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack, as_stack
 
-__all__ = ["MEASURES", "CHAIN_ONLY", "report", "resolve_measures"]
+__all__ = ["MEASURES", "CHAIN_ONLY", "WHOLE_NETWORK", "report", "resolve_measures"]
 
 MEASURES: tuple[str, ...] = (
     "summary",
@@ -44,6 +44,11 @@ MEASURES: tuple[str, ...] = (
     "hyperbolic",
 )
 CHAIN_ONLY = frozenset({"anp", "cap"})
+# Measures of the whole layered network: on independent layers (a Transformer's projections) the stack graph is a
+# disjoint union of bipartite layers, where they would only restate that (modularity near 1 - 1/layers, the path
+# length and embedding of whichever layer is largest), so the report skips them. The functions themselves still
+# accept such stacks.
+WHOLE_NETWORK = frozenset({"community", "paths", "hyperbolic"})
 # Rewirings behind the ASI baseline: each costs a whole embedding (~2.5 s on the paper MLP), so one, where the
 # modularity baseline (a Leiden run each) uses five. Across rewirings the ASI varies by about 0.02-0.04.
 ASI_BASELINES = 1
@@ -127,8 +132,12 @@ def _run(
 def _timed(name: str, stack: LayerStack, **options: Any) -> tuple[Any, float]:
     """One measure's result (or ``{"skipped": reason}``) and its wall time."""
     t0 = time.perf_counter()
-    if name in CHAIN_ONLY and not stack.is_chain:
-        return {"skipped": f"{name} needs a chain of layers; layers {stack.names} are independent"}, 0.0
+    if not stack.is_chain and name in CHAIN_ONLY | WHOLE_NETWORK:
+        shown = ", ".join(stack.names[:2]) + (", ..." if len(stack.names) > 2 else "")
+        independent = f"the {len(stack.names)} layers ({shown}) are independent"
+        if name in CHAIN_ONLY:
+            return {"skipped": f"{name} needs a chain of layers; {independent}"}, 0.0
+        return {"skipped": f"{name} measures the whole layered network; {independent}"}, 0.0
     try:
         value = _run(name, stack, **options)
     except ModuleNotFoundError as e:

@@ -45,8 +45,11 @@ def test_measure_selection():
 def test_chain_only_measures_skip_on_independent_layers():
     rng = np.random.default_rng(1)
     stack = LayerStack([rng.random((8, 8)) < 0.4, rng.random((8, 8)) < 0.4], ["q", "k"], chain=False)
-    r = report(stack, "anp,cap,clustering", per_node=True)
-    assert "skipped" in r["anp"] and "skipped" in r["cap"]
+    r = report(stack, "anp,cap,clustering,community,paths,hyperbolic", per_node=True)
+    assert r["anp"]["skipped"] == "anp needs a chain of layers; the 2 layers (q, k) are independent"
+    assert "skipped" in r["cap"]
+    for name in ("community", "paths", "hyperbolic"):  # a disjoint union of layers has no whole network
+        assert r[name]["skipped"] == f"{name} measures the whole layered network; the 2 layers (q, k) are independent"
     assert len(r["clustering"][1]["square"]["inputs"]) == 8
     json.dumps(r)
 
