@@ -22,16 +22,22 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba import prange
 
 from netsci_dst.analysis.louvain import louvain, partition_modularity
 from netsci_dst.analysis.paths import stack_adjacency, to_igraph_edges
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack, as_mask, as_stack
+from netsci_dst.parallel import PARALLEL_KERNELS
 
 __all__ = ["rewire_layer", "rewire_stack", "modularity", "ALGORITHMS"]
 
 ALGORITHMS = ("auto", "leiden", "louvain")
 
+#: Masks with at least this many cells are rewired with the trades of a round in parallel (same result); smaller
+#: ones serially, without taking :data:`netsci_dst.parallel.PARALLEL_KERNELS` (the paper MLP's 1568 x 1568 layers
+#: rewire in milliseconds, and must not wait for a Dijkstra running in another thread).
+PARALLEL_CELLS = 1 << 22
 #: ``algorithm="auto"`` uses igraph's Leiden up to this many links and the compiled Louvain beyond.
 AUTO_LEIDEN_LINKS = 1_000_000
 
@@ -55,7 +61,8 @@ def rewire_layer(mask: Any, seed: Any = 0, rounds: int = 10) -> np.ndarray:
     One *trade* between rows ``a`` and ``b``: the columns linked to exactly one of them are pooled, shuffled and
     dealt back, ``|a \\ b|`` to ``a`` and the rest to ``b``; the columns both link keep both links. Each of the
     ``rounds`` rounds pairs the rows at random (a "global curveball" round, n_out / 2 trades), which mixes well in a
-    few rounds [Carstens et al., J. Complex Netw. 2016]. Compiled with numba: O(rounds * n_out * n_in / 2).
+    few rounds [Carstens et al., J. Complex Netw. 2016]. Compiled with numba (the trades of a round in parallel
+    on masks of ``PARALLEL_CELLS`` cells or more): O(rounds * n_out * n_in / 2).
 
     Args:
         mask: boolean ``(n_out, n_in)``.
@@ -67,38 +74,77 @@ def rewire_layer(mask: Any, seed: Any = 0, rounds: int = 10) -> np.ndarray:
     rng = _rng(seed)
     if m.shape[0] < 2 or m.shape[1] < 2 or rounds < 1:
         return m
-    _curveball(m, int(rounds), int(rng.integers(0, 2**63 - 1)))
+    seed = int(rng.integers(0, 2**63 - 1))
+    if m.size >= PARALLEL_CELLS:
+        with PARALLEL_KERNELS:
+            _curveball_parallel(m, int(rounds), seed)
+    else:
+        _curveball(m, int(rounds), seed)
     return m
+
+
+@numba.njit(cache=True, inline="always")
+def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - compiled
+    """SplitMix64 [Steele, Lea & Flood, OOPSLA 2014]: the next state and a well-mixed 64-bit output."""
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True, inline="always")
+def _trade(m: np.ndarray, a: int, b: int, stream: np.uint64) -> None:  # pragma: no cover - compiled
+    """One Curveball trade between rows ``a`` and ``b`` of ``m``, drawing from the SplitMix64 stream ``stream``."""
+    n_cols = m.shape[1]
+    pool = np.empty(n_cols, dtype=np.int64)
+    n_pool = 0
+    n_a = 0
+    for j in range(n_cols):
+        if m[a, j] != m[b, j]:
+            pool[n_pool] = j
+            n_pool += 1
+            if m[a, j]:
+                n_a += 1
+    if n_a == 0 or n_a == n_pool:
+        return
+    state, _ = _splitmix64(stream)
+    k = min(n_a, n_pool - n_a)  # a uniform k-subset of the pool: a partial Fisher-Yates shuffle
+    for i in range(k):
+        state, z = _splitmix64(state)
+        r = i + int(z % np.uint64(n_pool - i))  # uniform on [i, n_pool) up to a bias below 2^-51
+        pool[i], pool[r] = pool[r], pool[i]
+    a_first = k == n_a  # the k drawn columns go to a (else to b)
+    for i in range(n_pool):
+        j = pool[i]
+        m[a, j] = (i < k) == a_first
+        m[b, j] = (i < k) != a_first
+
+
+@numba.njit(cache=True, inline="always")
+def _stream(seed: int, rnd: int, t: int) -> np.uint64:  # pragma: no cover - compiled
+    return np.uint64(seed) ^ (np.uint64(rnd) << np.uint64(40)) ^ np.uint64(t)
 
 
 @numba.njit(cache=True, nogil=True)
 def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
+    """Global Curveball rounds on the rows of ``m``, in place; trade ``t`` of round ``r`` draws from its own
+    SplitMix64 stream keyed by (seed, r, t), so :func:`_curveball_parallel` gives the same result."""
     np.random.seed(seed)
-    n_rows, n_cols = m.shape
-    pool = np.empty(n_cols, dtype=np.int64)
-    for _ in range(rounds):
-        perm = np.random.permutation(n_rows)
-        for t in range(n_rows // 2):
-            a, b = perm[2 * t], perm[2 * t + 1]
-            n_pool = 0
-            n_a = 0
-            for j in range(n_cols):
-                if m[a, j] != m[b, j]:
-                    pool[n_pool] = j
-                    n_pool += 1
-                    if m[a, j]:
-                        n_a += 1
-            if n_a == 0 or n_a == n_pool:
-                continue
-            k = min(n_a, n_pool - n_a)  # a uniform k-subset of the pool: a partial Fisher-Yates shuffle
-            for i in range(k):
-                r = np.random.randint(i, n_pool)
-                pool[i], pool[r] = pool[r], pool[i]
-            a_first = k == n_a  # the k drawn columns go to a (else to b)
-            for i in range(n_pool):
-                j = pool[i]
-                m[a, j] = (i < k) == a_first
-                m[b, j] = (i < k) != a_first
+    for rnd in range(rounds):
+        perm = np.random.permutation(m.shape[0])
+        for t in range(m.shape[0] // 2):
+            _trade(m, perm[2 * t], perm[2 * t + 1], _stream(seed, rnd, t))
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _curveball_parallel(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
+    """:func:`_curveball` with the trades of a round (disjoint row pairs) in parallel."""
+    np.random.seed(seed)
+    for rnd in range(rounds):
+        perm = np.random.permutation(m.shape[0])
+        for t in prange(m.shape[0] // 2):
+            _trade(m, perm[2 * t], perm[2 * t + 1], _stream(seed, rnd, t))
 
 
 def rewire_stack(stack: Any, seed: Any = 0, rounds: int = 10) -> LayerStack:

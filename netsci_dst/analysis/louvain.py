@@ -36,7 +36,7 @@ def partition_modularity(adj: sp.spmatrix, membership: np.ndarray, resolution: f
     two_m = float(a.data.sum())
     if two_m == 0:
         return float("nan")
-    inside, strength = _inside_and_strength(a.indptr.astype(np.int64), a.indices.astype(np.int64), a.data, memb)
+    inside, strength = _inside_and_strength(a.indptr, a.indices, a.data, memb)  # int32 or int64: no copies
     sigma = np.bincount(memb, weights=strength)
     return inside / two_m - resolution * float(((sigma / two_m) ** 2).sum())
 
@@ -143,8 +143,8 @@ def louvain(
     while True:
         n = a.shape[0]
         comm, moves = _local_moving(
-            a.indptr.astype(np.int64),
-            a.indices.astype(np.int64),
+            a.indptr,  # scipy's int32 (or int64) arrays as they are: a copy of 27M indices costs 0.2 s per level
+            a.indices,
             a.data,
             rng.permutation(n),
             resolution,

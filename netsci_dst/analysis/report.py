@@ -54,8 +54,8 @@ WHOLE_NETWORK = frozenset({"community", "paths", "hyperbolic"})
 ASI_BASELINES = 1
 # Measures whose work is compiled, multi-threaded and runs without the GIL (the shortest-path kernels): with other
 # measures asked for, they run in one worker thread while the rest (power-law fits, Leiden, sparse products: mostly
-# single-threaded or holding the GIL) run in the calling thread. Only the worker launches parallel numba kernels, so
-# this is safe with every numba threading layer. On the paper MLP it takes the full report from ~10 s to ~7 s.
+# single-threaded or holding the GIL) run in the calling thread. Parallel kernels take netsci_dst.parallel's lock,
+# so this is safe with every numba threading layer. On the paper MLP it takes the full report from ~10 s to ~7 s.
 BACKGROUND = frozenset({"paths", "hyperbolic"})
 
 

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from numba import prange
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.parallel import PARALLEL_KERNELS
 
 __all__ = ["dijkstra_rows", "bfs_distance_sums"]
 
@@ -219,7 +220,8 @@ def dijkstra_rows(
     elif out.shape != (src.size, n):
         raise DstnetError(f"out has shape {out.shape}, expected {(src.size, n)}")
     use_buckets = bool(w.size) and w.min() > 0 and w.max() / w.min() <= BUCKET_RATIO * max(n, 1)
-    _dijkstra_rows(indptr, indices, w, src, use_buckets, out)
+    with PARALLEL_KERNELS:
+        _dijkstra_rows(indptr, indices, w, src, use_buckets, out)
     return out
 
 
@@ -305,5 +307,6 @@ def bfs_distance_sums(adj: sp.spmatrix, sources: np.ndarray | None = None) -> tu
     src = _sources_array(sources, csr.shape[0])
     sums = np.zeros(src.size, dtype=np.int64)
     reached = np.zeros(src.size, dtype=np.int64)
-    _bfs_distance_sums(indptr, indices, src, sums, reached)
+    with PARALLEL_KERNELS:
+        _bfs_distance_sums(indptr, indices, src, sums, reached)
     return sums, reached

@@ -112,3 +112,24 @@ def test_rewire_layer_samples_every_matrix_with_the_margins_uniformly():
     expected = n / 6
     chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
     assert chi2 < 20.5  # chi-square with 5 degrees of freedom: p < 0.001
+
+
+def test_serial_and_parallel_curveball_agree_for_any_thread_count():
+    import numba
+
+    from netsci_dst.analysis.community import _curveball, _curveball_parallel
+
+    mask = np.random.default_rng(0).random((300, 200)) < 0.3
+    serial = mask.copy()
+    _curveball(serial, 10, 5)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            par = mask.copy()
+            _curveball_parallel(par, 10, 5)
+            assert np.array_equal(serial, par)
+    finally:
+        numba.set_num_threads(before)
+    assert (serial.sum(0) == mask.sum(0)).all() and (serial.sum(1) == mask.sum(1)).all()
+    assert not np.array_equal(serial, mask)
