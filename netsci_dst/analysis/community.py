@@ -130,7 +130,7 @@ def _stream(seed: int, rnd: int, t: int) -> np.uint64:  # pragma: no cover - com
 def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
     """Global Curveball rounds on the rows of ``m``, in place; trade ``t`` of round ``r`` draws from its own
     SplitMix64 stream keyed by (seed, r, t), so :func:`_curveball_parallel` gives the same result."""
-    np.random.seed(seed)
+    np.random.seed((seed ^ (seed >> 32)) & 0xFFFFFFFF)  # numba seeds from 32 bits: fold both halves in
     for rnd in range(rounds):
         perm = np.random.permutation(m.shape[0])
         for t in range(m.shape[0] // 2):
@@ -140,7 +140,7 @@ def _curveball(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cov
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _curveball_parallel(m: np.ndarray, rounds: int, seed: int) -> None:  # pragma: no cover - compiled
     """:func:`_curveball` with the trades of a round (disjoint row pairs) in parallel."""
-    np.random.seed(seed)
+    np.random.seed((seed ^ (seed >> 32)) & 0xFFFFFFFF)  # numba seeds from 32 bits: fold both halves in
     for rnd in range(rounds):
         perm = np.random.permutation(m.shape[0])
         for t in prange(m.shape[0] // 2):

@@ -6,11 +6,12 @@ count with ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads``):
 * :func:`dijkstra_rows`: weighted distances, one dense row per source (the ncISO kernel of :mod:`.hyperbolic`).
   When the weight range allows it, Dinitz's bucket variant of Dijkstra [Dinitz 1978; also the ``Delta = w_min`` case
   of Delta-stepping, Meyer & Sanders 2003] replaces the priority queue: buckets of width ``Delta = min w`` on a
-  circular array of ``floor(max w / Delta) + 2`` slots. A node in the lowest non-empty bucket ``[b Delta,
+  circular array of ``floor(max w / Delta) + 3`` slots. A node in the lowest non-empty bucket ``[b Delta,
   (b + 1) Delta)`` is final, since any path through another node of that bucket is at least ``b Delta + Delta``
   long, so the bucket is settled in any order without a heap. Work per source is ``O(E + V + d_max / Delta)``.
-  When ``max w / min w`` exceeds ``16 V`` (the empty-bucket scan would dominate), or a weight is 0, a 4-ary
-  indexed heap with decrease-key is used instead (``O(E log V)``). Both give the distances of
+  When the empty-bucket scan could dominate (``max w / min w`` above ``16 V``, or ``d_max / Delta`` above
+  ``4 (V + E)``, ``d_max`` bounded by one probe Dijkstra), or a weight is 0, a 4-ary indexed heap with
+  decrease-key is used instead (``O(E log V)``). Both give the distances of
   ``scipy.sparse.csgraph.dijkstra``. On the paper MLP's RA1-weighted graph, one thread, Dinitz's buckets run 2.8x
   faster than scipy's Fibonacci heap and the 4-ary heap about as fast as scipy; since no relaxation can lower a
   settled node's distance (it is below ``(b + 1) Delta <= d_u + w``), the bucket loop skips the settled check.
@@ -32,8 +33,10 @@ from netsci_dst.parallel import PARALLEL_KERNELS
 
 __all__ = ["dijkstra_rows", "bfs_distance_sums"]
 
-# Dinitz buckets when max(w) / min(w) <= BUCKET_RATIO * V, else the 4-ary heap.
+# Dinitz buckets when max(w) / min(w) <= BUCKET_RATIO * V and the buckets to scan per source (farthest distance /
+# min(w)) stay within SCAN_RATIO * (V + E); else the 4-ary heap.
 BUCKET_RATIO = 16
+SCAN_RATIO = 4
 
 
 def _csr_arrays(adj: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -80,7 +83,8 @@ def _dinitz_source(indptr, indices, w, s, delta, head, dist, prev, nxt, where) -
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nd = du + w[e]
-                if nd < dist[v]:  # never true for a settled v: dist[v] < (b + 1) delta <= du + delta <= nd
+                if nd < dist[v]:  # false for a settled v (dist[v] < (b + 1) delta <= nd) but for rounding, which
+                    # re-queues v: the search stays exact, label-correcting for that node
                     if where[v] >= 0:  # unlink v from its bucket
                         if prev[v] != -1:
                             nxt[prev[v]] = nxt[v]
@@ -94,6 +98,8 @@ def _dinitz_source(indptr, indices, w, s, delta, head, dist, prev, nxt, where) -
                     ahead = int(nd * inv_delta) - b  # nd >= du + delta: a later bucket, < n_buckets ahead
                     if ahead < 1:  # rounding only
                         ahead = 1
+                    elif ahead >= n_buckets:  # rounding only: never wrap onto the current slot
+                        ahead = n_buckets - 1
                     k = slot + ahead
                     if k >= n_buckets:
                         k -= n_buckets
@@ -181,7 +187,8 @@ def _heap_source(indptr, indices, w, s, dist, keys, nodes, pos) -> None:  # prag
 def _dijkstra_rows(indptr, indices, w, sources, use_buckets, out) -> None:  # pragma: no cover - compiled
     n = indptr.size - 1
     delta = w.min() if w.size else 1.0
-    n_buckets = int(w.max() / delta) + 2 if use_buckets else 1
+    # exactly floor(max w / delta) + 2 slots suffice; 3 leaves room for the rounding of nd / delta
+    n_buckets = int(w.max() * (1.0 / delta)) + 3 if use_buckets else 1
     for t in prange(sources.size):
         dist = np.empty(n)
         if use_buckets:
@@ -217,12 +224,26 @@ def dijkstra_rows(
         raise DstnetError("link lengths must be finite and nonnegative")
     if out is None:
         out = np.empty((src.size, n), dtype=dtype)
-    elif out.shape != (src.size, n):
-        raise DstnetError(f"out has shape {out.shape}, expected {(src.size, n)}")
-    use_buckets = bool(w.size) and w.min() > 0 and w.max() / w.min() <= BUCKET_RATIO * max(n, 1)
+    elif out.shape != (src.size, n) or not np.issubdtype(out.dtype, np.floating):
+        raise DstnetError(f"out must be a float array of shape {(src.size, n)}, got {out.dtype} {out.shape}")
     with PARALLEL_KERNELS:
+        use_buckets = src.size > 0 and _buckets_pay(indptr, indices, w, src[0])
         _dijkstra_rows(indptr, indices, w, src, use_buckets, out)
     return out
+
+
+def _buckets_pay(indptr: np.ndarray, indices: np.ndarray, w: np.ndarray, probe: int) -> bool:
+    """Whether Dinitz's buckets beat the heap: positive lengths, a bucket array of at most ``BUCKET_RATIO * N``
+    slots, and at most ``SCAN_RATIO * (N + nnz)`` buckets to scan per source. A source's farthest distance is at
+    most twice the eccentricity of the ``probe`` source in its component (triangle inequality), which one heap
+    Dijkstra measures."""
+    n = indptr.size - 1
+    if not w.size or w.min() <= 0 or w.max() / w.min() > BUCKET_RATIO * max(n, 1):
+        return False
+    row = np.empty((1, n))
+    _dijkstra_rows(indptr, indices, w, np.array([probe], dtype=np.int64), False, row)
+    reach = row[np.isfinite(row)].max()
+    return bool(2.0 * reach / w.min() <= SCAN_RATIO * (n + indices.size))
 
 
 # --------------------------------------------------------------------------------------------------- BFS

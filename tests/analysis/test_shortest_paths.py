@@ -101,5 +101,37 @@ def test_bad_input():
         dijkstra_rows(_symmetric(3, [(0, 1)], [-1.0]))
     with pytest.raises(DstnetError, match="square"):
         bfs_distance_sums(np.ones((2, 2)))
-    with pytest.raises(DstnetError, match="shape"):
+    with pytest.raises(DstnetError, match="float array of shape"):
         dijkstra_rows(a, out=np.empty((2, 3), np.float32))
+
+
+def test_bucket_index_rounding_stays_in_bounds():
+    # 31.9 / 1.1 rounds below 29 while 49.5 / 1.1 rounds to 45: once wrote past the circular bucket array
+    a = _symmetric(5, [(0, 1), (0, 2), (2, 3), (3, 4)], [1.1, 17.599999999999998, 31.9, 31.9])
+    assert np.allclose(dijkstra_rows(a, dtype=np.float64), csgraph.dijkstra(a), rtol=1e-12)
+    rng = np.random.default_rng(1)
+    for _ in range(200):  # lengths on and next to multiples of the smallest one
+        n = 12
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.3]
+        k = rng.integers(1, 30, len(pairs)) * 1.1
+        lengths = np.where(rng.random(len(pairs)) < 0.5, np.nextafter(k, k + rng.choice([-1, 1], len(pairs))), k)
+        a = _symmetric(n, pairs + [(0, 1)], list(lengths) + [1.1])
+        assert np.allclose(dijkstra_rows(a, dtype=np.float64), csgraph.dijkstra(a), rtol=1e-12)
+
+
+def test_long_paths_of_huge_weights_use_the_heap():
+    # a path of 3000 nodes, one link of length 1 and the others 47999: d_max / min(w) ~ 1.4e8 buckets to scan
+    n = 3000
+    a = _symmetric(n, [(i, i + 1) for i in range(n - 1)], [1.0] + [16.0 * n - 1] * (n - 2))
+    _, indptr, indices = shortest_paths._csr_arrays(a)
+    assert not shortest_paths._buckets_pay(indptr, indices, a.data.astype(np.float64), 0)
+    assert np.allclose(dijkstra_rows(a, sources=[0, 1500], dtype=np.float64), csgraph.dijkstra(a, indices=[0, 1500]))
+    ring = _symmetric(6, [(i, (i + 1) % 6) for i in range(6)], [2.0, 3.0, 2.5, 2.0, 4.0, 2.0])
+    _, indptr, indices = shortest_paths._csr_arrays(ring)
+    assert shortest_paths._buckets_pay(indptr, indices, ring.data.astype(np.float64), 0)
+
+
+def test_out_must_be_float():
+    a = _symmetric(3, [(0, 1)], [1.0])
+    with pytest.raises(DstnetError, match="float"):
+        dijkstra_rows(a, out=np.empty((3, 3), np.int32))
