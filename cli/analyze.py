@@ -56,6 +56,14 @@ def _check_output(path: str | None, option: str) -> Path | None:
 )
 @click.option("--all", "all_", is_flag=True, help="Every measure (and --elm when the target has a history).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised measures.")
+@click.option(
+    "--every",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Run directory: measure every N-th mask snapshot (the first and the last always).",
+)
 @click.option("--json", "json_path", type=click.Path(), metavar="FILE", help="Also write every result to FILE as JSON.")
 @click.option(
     "--csv",
@@ -64,7 +72,7 @@ def _check_output(path: str | None, option: str) -> Path | None:
     metavar="FILE",
     help="Write the table to FILE as CSV: the measures per mask snapshot (run directory) or the --elm rows.",
 )
-def analyze(target, elm, theta, all_, seed, json_path, csv_path, **flags):
+def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags):
     """Measure the sparse network in TARGET: a mask/stack file (.npz, edge list, GraphML), a checkpoint (.pt)
     or a run directory.
 
@@ -76,12 +84,15 @@ def analyze(target, elm, theta, all_, seed, json_path, csv_path, **flags):
       dstnet analyze bsf.npz --powerlaw --cap
       dstnet analyze runs/chts/checkpoints/latest.pt --elm --theta 0.9
       dstnet analyze runs/chts --anp --powerlaw --csv evolution.csv --json analysis.json
+      dstnet analyze runs/chts --hyperbolic --every 10
       dstnet analyze runs/chts/checkpoints/best.pt --all --json all.json
     """
     from netsci_dst.analysis.targets import format_result, json_safe, load_target
 
     if not 0.0 <= theta <= 1.0:
         raise DstnetError(f"--theta must be in [0, 1], got {theta}")
+    if every < 1:
+        raise DstnetError(f"--every must be a positive integer, got {every}")
     json_file = _check_output(json_path, "--json")
     csv_file = _check_output(csv_path, "--csv")
     t = load_target(target)
@@ -107,7 +118,7 @@ def analyze(target, elm, theta, all_, seed, json_path, csv_path, **flags):
             # one pass over the snapshots; the last one is the final state
             from netsci_dst.analysis.targets import evolution_rows, evolution_table, format_table
 
-            rows = evolution_rows(t, chosen, seed=seed, progress=True)
+            rows = evolution_rows(t, chosen, seed=seed, every=every, progress=True)
             out["evolution"] = rows
             table = evolution_table(rows, t.history)
             results = rows[-1]

@@ -180,3 +180,24 @@ def test_independent_layers_default_skips_anp(tmp_path):
     assert "== summary ==" in r.output and "== anp ==" not in r.output
     r = run("analyze", path, "--anp")
     assert r.exit_code == 0 and "skipped: anp needs a chain" in r.output
+
+
+def test_run_directory_every_nth_snapshot(tmp_path):
+    import torch
+
+    from netsci_dst.train.rundir import RunDir
+
+    rundir = RunDir(tmp_path / "run").create()
+    rng = np.random.default_rng(4)
+    for u in range(6):
+        masks = {
+            "fc1": torch.from_numpy(rng.random((16, 12)) < 0.3),
+            "fc2": torch.from_numpy(rng.random((8, 16)) < 0.3),
+        }
+        rundir.save_masks(u, masks, {"step": 10 * u, "epoch": u})
+    r = run("analyze", tmp_path / "run", "--summary", "--every", 2, "--csv", tmp_path / "evo.csv")
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "evo.csv") as f:
+        assert [int(row["update"]) for row in csv.DictReader(f)] == [0, 2, 4, 5]  # every 2nd, and the last
+    r = run("analyze", tmp_path / "run", "--every", 0)
+    assert r.exit_code == 2 and r.output.strip().splitlines()[-1] == "Error: --every must be a positive integer, got 0"
