@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
 from netsci_dst.plot.degree import COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 
@@ -57,6 +58,11 @@ def hyperbolic_figure(
     from netsci_dst.analysis.hyperbolic import angular_separation_index, coalescent_embedding
     from netsci_dst.graph import _stack_edges
 
+    if not stack.is_chain and len(stack.masks) > 1:
+        raise DstnetError(
+            f"the hyperbolic disk embeds a chain of layers; the {len(stack.masks)} layers ({stack.names[0]}, ...) "
+            "are independent, so there is no whole network to embed"
+        )
     if embedding is None:
         embedding = coalescent_embedding(stack, method=method, seed=seed)
     theta = np.asarray(embedding["theta"], dtype=float)

@@ -140,3 +140,14 @@ def test_bad_targets_exit_2_with_one_line(runs, stack_file, tmp_path, monkeypatc
     err = r.stderr.strip()
     assert err.startswith("Error: ") and "\n" not in err and message in err, r.output
     assert r.stdout == "" and not list(tmp_path.glob("*.png"))
+
+
+def test_hyperbolic_refuses_independent_layers(tmp_path):
+    rng = np.random.default_rng(0)
+    path = save(LayerStack([rng.random((20, 30)) < 0.2] * 2, ["q", "k"], chain=False), tmp_path / "qk.npz")
+    r = run("plot", path, "--kind", "hyperbolic", "-o", tmp_path / "disk.png")
+    assert r.exit_code == 2 and not (tmp_path / "disk.png").exists()
+    assert r.output.strip().splitlines()[-1] == (
+        "Error: the hyperbolic disk embeds a chain of layers; the 2 layers (q, ...) are independent, "
+        "so there is no whole network to embed"
+    )
