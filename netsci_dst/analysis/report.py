@@ -23,9 +23,9 @@ measure) gives ``{"skipped": reason}`` instead of failing the whole report.
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from netsci_dst.errors import DstnetError
@@ -129,6 +129,28 @@ def _run(
     raise DstnetError(f"unknown measure {name!r}")  # pragma: no cover - resolve_measures filters names
 
 
+class _Background:
+    """Runs ``fn`` in a daemon thread: unlike a ``ThreadPoolExecutor`` worker it does not hold the process open
+    after Ctrl-C until a long compiled kernel returns."""
+
+    def __init__(self, fn: Any) -> None:
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="dstnet-report", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any) -> None:
+        try:
+            self._box["value"] = fn()
+        except BaseException as e:  # handed to the caller by result()
+            self._box["error"] = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
+
+
 def _timed(name: str, stack: LayerStack, **options: Any) -> tuple[Any, float]:
     """One measure's result (or ``{"skipped": reason}``) and its wall time."""
     t0 = time.perf_counter()
@@ -195,13 +217,12 @@ def report(
     if len(background) == len(names):
         background = []
     results: dict[str, tuple[Any, float]] = {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(lambda: {n: timed(n) for n in background}) if background else None
-        for name in names:
-            if name not in background:
-                results[name] = timed(name)
-        if pending is not None:
-            results.update(pending.result())
+    worker = _Background(lambda: {n: timed(n) for n in background}) if background else None
+    for name in names:
+        if name not in background:
+            results[name] = timed(name)
+    if worker is not None:
+        results.update(worker.result())
     for name in names:
         out[name] = results[name][0]
     seconds = {name: results[name][1] for name in names}
