@@ -333,7 +333,9 @@ def coalescent_embedding(
     comp = largest_component(adj)
     n = int(comp.size)
     if n < 4:
-        raise DstnetError(f"the largest connected component has {n} nodes: too small to embed (needs 4)")
+        raise DstnetError(
+            f"the largest connected component has {n} node{'' if n == 1 else 's'}: too small to embed (needs 4)"
+        )
     sub = adj if n == n_nodes else adj[comp][:, comp].tocsr()
     deg = np.diff(sub.indptr)
     weights = ra_weights(sub, pre_weighting, bipartite=True)
