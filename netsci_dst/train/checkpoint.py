@@ -69,6 +69,15 @@ def _check_plain(obj: Any, where: str) -> None:
     raise DstnetError(f"{where}: {type(obj).__name__} cannot go in a checkpoint (plain data and tensors only)")
 
 
+def load_checkpoint_of_kind(path: str | os.PathLike, kind: str, run_name: str) -> dict[str, Any]:
+    """:func:`load_checkpoint`, refusing a checkpoint of another ``kind`` with one line ("a 'mlp' checkpoint, not a
+    Transformer run"); ``run_name`` names the expected kind of run in that message."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != kind:
+        raise DstnetError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not {run_name}")
+    return ckpt
+
+
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
     """Read a checkpoint safely (``weights_only=True``) and check its format and keys.
 

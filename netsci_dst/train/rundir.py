@@ -82,6 +82,13 @@ class RunDir:
         tmp.write_text("".join(json.dumps(r, default=_plain) + "\n" for r in records))
         os.replace(tmp, self.metrics)
 
+    def rewind(self, records: list[dict[str, Any]], snapshots: int) -> None:
+        """Roll the run back to a checkpoint on resume: the metrics log becomes ``records`` (what the checkpoint
+        holds) and mask snapshots after the first ``snapshots`` are deleted (the resumed run writes them again)."""
+        self.write_metrics(records)
+        for extra in self.mask_snapshots()[snapshots:]:
+            extra.unlink()
+
     def save_masks(self, update: int, masks: dict[str, Any], meta: dict[str, Any]) -> Path:
         """Save one snapshot as a compact .npz (sparse link indices, compressed)."""
         names = list(masks)

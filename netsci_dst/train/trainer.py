@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import load_checkpoint, save_checkpoint
+from netsci_dst.train.checkpoint import load_checkpoint_of_kind, save_checkpoint
 from netsci_dst.train.rundir import RunDir
 
 
@@ -228,16 +228,12 @@ class MLPTrainer:
     def resume(cls, run_dir: str | Path, **changes: Any) -> MLPTrainer:
         """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
         run = RunDir(run_dir)
-        ckpt = load_checkpoint(run.latest)
-        if ckpt.get("kind") != "mlp":
-            raise DstnetError(f"{run.latest}: a {ckpt.get('kind')!r} checkpoint, not an MLP run")
+        ckpt = load_checkpoint_of_kind(run.latest, "mlp", "an MLP run")
         train = dict(ckpt["config"]["train"])
         train.update(changes)
         trainer = cls(TrainConfig.from_dict(train), run_dir)
         trainer.load_state(ckpt)
-        run.write_metrics(trainer.records)  # drop anything logged after the checkpoint
-        for extra in run.mask_snapshots()[trainer.snapshots :]:
-            extra.unlink()  # snapshots written after the checkpoint are redone
+        run.rewind(trainer.records, trainer.snapshots)
         return trainer
 
     # ------------------------------------------------------------------------------------------- loop

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import load_checkpoint, save_checkpoint
+from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind, save_checkpoint
 from netsci_dst.train.rundir import RunDir
 from netsci_dst.train.trainer import pick_device
 
@@ -161,9 +161,7 @@ def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple
         path = run.best if run.best.exists() else run.latest
         if not path.exists():
             raise DstnetError(f"{path.parent.parent}: no checkpoints/best.pt or latest.pt in this run directory")
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "transformer":
-        raise DstnetError(f"{path}: a {ckpt.get('kind')!r} checkpoint, not a Transformer run")
+    ckpt = load_checkpoint_of_kind(path, "transformer", "a Transformer run")
     model = build_model(ckpt["config"]["model"])
     model.load_state_dict(_with_masks(model, ckpt["model"]))
     model.to(pick_device(device)).eval()
@@ -262,18 +260,12 @@ class TransformerTrainer:
         from netsci_dst.data.translation import SubwordTokenizer
 
         run = RunDir(run_dir)
-        if not run.latest.exists():
-            raise DstnetError(f"{run_dir}: nothing to resume (no checkpoints/latest.pt)")
-        ckpt = load_checkpoint(run.latest)
-        if ckpt.get("kind") != "transformer":
-            raise DstnetError(f"{run.latest}: a {ckpt.get('kind')!r} checkpoint, not a Transformer run")
+        ckpt = load_checkpoint_of_kind(run.latest, "transformer", "a Transformer run")
         train = dict(ckpt["config"]["train"])
         train.update(changes)
         trainer = cls(TransformerConfig.from_dict(train), run_dir, SubwordTokenizer.from_str(ckpt["tokenizer"]))
         trainer.load_state(ckpt)
-        run.write_metrics(trainer.records)  # drop anything logged after the checkpoint
-        for extra in run.mask_snapshots()[trainer.snapshots :]:
-            extra.unlink()  # snapshots written after the checkpoint are redone
+        run.rewind(trainer.records, trainer.snapshots)
         return trainer
 
     # ------------------------------------------------------------------------------------------- batches

@@ -105,3 +105,23 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     assert [x.name for x in tmp_path.iterdir()] == ["latest.pt"]  # no temporary file left behind
     monkeypatch.undo()
     assert load_checkpoint(p)["step"] == 1
+
+
+def test_load_checkpoint_of_kind(tmp_path):
+    p = save_checkpoint(payload(), tmp_path / "latest.pt")
+    assert ckpt.load_checkpoint_of_kind(p, "mlp", "an MLP run")["step"] == 3
+    with pytest.raises(DstnetError) as e:
+        ckpt.load_checkpoint_of_kind(p, "transformer", "a Transformer run")
+    assert str(e.value) == f"{p}: a 'mlp' checkpoint, not a Transformer run"
+
+
+def test_rundir_rewind_keeps_what_the_checkpoint_holds(tmp_path):
+    from netsci_dst.train.rundir import RunDir
+
+    run = RunDir(tmp_path / "run").create()
+    for u in range(4):
+        run.save_masks(u, {"fc": torch.rand(3, 2) > 0.5}, {"step": u})
+        run.append_metrics({"epoch": u, "test_acc": 0.1 * u})
+    run.rewind(run.read_metrics()[:2], snapshots=3)
+    assert [r["epoch"] for r in run.read_metrics()] == [0, 1]
+    assert [p.name for p in run.mask_snapshots()] == [f"update_{u:05d}.npz" for u in range(3)]
