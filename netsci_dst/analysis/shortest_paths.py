@@ -43,7 +43,7 @@ def _csr_arrays(adj: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray
     if not sp.issparse(adj) or adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
         raise DstnetError("expected a square scipy.sparse adjacency matrix")
     csr = adj.tocsr()
-    return csr, csr.indptr.astype(np.int64, copy=False), csr.indices.astype(np.int64, copy=False)
+    return csr, csr.indptr, csr.indices  # scipy's int32 or int64 as they are (the kernels compile for both)
 
 
 def _sources_array(sources, n: int) -> np.ndarray:
