@@ -30,16 +30,17 @@ nodes) of the undirected stack graph:
 
 Scale. Exact ncISO stores the ``N x N`` distance matrix in float32 (the paper's MLP, 784-1568-1568-1568, has 5488
 nodes: 120 MB; about 3 s of compiled Dijkstra from every node on 2 cores, :mod:`.shortest_paths`) and extracts the
-top three singular vectors with ARPACK. Beyond ``dense_limit`` nodes (default 6000) landmark ncISO is used: ``L``
-random landmarks (default 100), Dijkstra from the landmarks only (``L x N``), and the Nystrom extension of the
-landmark kernel ``K_LL = U Lambda U^T``: ``coords_k = C^T U_k sign(lambda_k) / sqrt(|lambda_k|)`` with ``C`` the
-landmark-to-node distances, which reproduces the exact coordinates on the landmarks [Williams & Seeger, NIPS 2001;
-de Silva & Tenenbaum, NIPS 2003]. A 4096 x 11008 layer at 30% density (15104 nodes, 13.5M links) embeds in about 9 s
-this way. Caveat: the Nystrom estimate inflates the random "bulk" of the kernel spectrum by about ``sqrt(N / L)``,
-so a 2nd/3rd dimension that stands only a little above the bulk (typical of random-like sparse networks) can be
-replaced by noise; networks with a real geometry (a ring, separated layers) embed the same as with the exact kernel,
-but ASI values of random-like networks computed with landmarks and exactly are not interchangeable (compare like
-with like, e.g. :func:`asi_baseline` with the same ``landmarks``). LE needs no landmarks (sparse eigensolver).
+top three singular vectors with ARPACK. Beyond ``dense_limit`` nodes (default 6000), or ``EXACT_WORK`` edge
+relaxations (1e10, dense stacks), landmark ncISO is used: ``L`` random landmarks (default 100), Dijkstra from the
+landmarks only (``L x N``), and the Nystrom extension of the landmark kernel ``K_LL = U Lambda U^T``: ``coords_k =
+C^T U_k sign(lambda_k) / sqrt(|lambda_k|)`` with ``C`` the landmark-to-node distances, which reproduces the exact
+coordinates on the landmarks [Williams & Seeger, NIPS 2001; de Silva & Tenenbaum, NIPS 2003]. A 4096 x 11008 layer
+at 30% density (15104 nodes, 13.5M links) embeds in about 9 s this way. Caveat: the Nystrom estimate inflates the
+random "bulk" of the kernel spectrum by about ``sqrt(N / L)``, so a 2nd/3rd dimension that stands only a little
+above the bulk (typical of random-like sparse networks) can be replaced by noise; networks with a real geometry (a
+ring, separated layers) embed the same as with the exact kernel, but ASI values of random-like networks computed
+with landmarks and exactly are not interchangeable (compare like with like, e.g. :func:`asi_baseline` with the same
+``landmarks``). LE needs no landmarks (sparse eigensolver).
 
 Nodes outside ``C`` (isolated neurons, small components) are not embedded: their ``theta`` and ``r`` are NaN.
 
@@ -96,6 +97,8 @@ PRE_WEIGHTINGS = ("RA1", "RA2")
 GAMMA_MIN, GAMMA_MAX = 1.01, 10.0
 DENSE_LIMIT = 6000
 DEFAULT_LANDMARKS = 100
+# The exact kernel also needs N x nnz edge relaxations at most (all-pairs Dijkstra; about 30 s on 2 cores).
+EXACT_WORK = 1e10
 
 
 # --------------------------------------------------------------------------------------------------- pre-weighting
@@ -312,8 +315,9 @@ def coalescent_embedding(
         stack: a :class:`LayerStack`, a list of masks or one mask.
         method: ``"ncISO"`` or ``"LE"``.
         seed: seeds the eigensolver start vector and the landmark choice.
-        landmarks: ncISO only. ``None`` = exact when the component has at most ``dense_limit`` nodes, else 128
-            landmarks; an int forces that many landmarks (exact when it reaches ``N``).
+        landmarks: ncISO only. ``None`` = exact when the component has at most ``dense_limit`` nodes and the
+            all-pairs Dijkstra at most :data:`EXACT_WORK` edge relaxations (``N x nnz``; the paper MLP at 1% needs
+            6.7e8, at 10% 6.7e9), else 100 landmarks; an int forces that many landmarks (exact when it reaches ``N``).
         pre_weighting: ``"RA1"`` (default, as the paper) or ``"RA2"``.
         dense_limit: the largest component size embedded with the exact dense ncISO kernel.
         asi: also compute the angular separation index of the neuron layers (``asi`` key, 1000 permutations).
@@ -341,7 +345,7 @@ def coalescent_embedding(
     weights = ra_weights(sub, pre_weighting, bipartite=True)
     n_lm = 0
     if method == "ncISO":
-        if landmarks is None and n > dense_limit:
+        if landmarks is None and (n > dense_limit or float(n) * sub.nnz > EXACT_WORK):
             landmarks = DEFAULT_LANDMARKS
         n_lm = 0 if landmarks is None or landmarks >= n else int(landmarks)
         raw = ncISO_angles(weights, n_lm or None, seed=seed)

@@ -201,3 +201,16 @@ def test_asi_baseline():
 def test_sparse_input_accepted():
     m = sp.csr_matrix(_ring_layer(20, 3))
     assert coalescent_embedding(m, asi=False)["n_embedded"] == 40
+
+
+def test_landmarks_when_the_exact_kernel_would_be_too_much_work(monkeypatch):
+    from netsci_dst.analysis import hyperbolic
+
+    rng = np.random.default_rng(2)
+    stack = LayerStack([rng.random((60, 50)) < 0.2, rng.random((60, 60)) < 0.2])
+    assert coalescent_embedding(stack, asi=False)["landmarks"] == 0  # small: the exact kernel
+    adj, _ = stack_adjacency(stack)
+    monkeypatch.setattr(hyperbolic, "EXACT_WORK", 170 * adj.nnz - 1)  # just below N x nnz of this stack
+    r = coalescent_embedding(stack, asi=False)
+    assert r["n_embedded"] == 170 and r["landmarks"] == hyperbolic.DEFAULT_LANDMARKS
+    assert coalescent_embedding(stack, asi=False, landmarks=170)["landmarks"] == 0  # an explicit choice wins
