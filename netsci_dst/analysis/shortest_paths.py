@@ -251,23 +251,10 @@ def _buckets_pay(indptr: np.ndarray, indices: np.ndarray, w: np.ndarray, probe: 
 def _bit_index(low: np.uint64) -> int:  # pragma: no cover - compiled
     """Index of the single set bit of ``low`` (a power of two)."""
     i = 0
-    if low >= np.uint64(1) << np.uint64(32):
-        low >>= np.uint64(32)
-        i += 32
-    if low >= np.uint64(1) << np.uint64(16):
-        low >>= np.uint64(16)
-        i += 16
-    if low >= np.uint64(1) << np.uint64(8):
-        low >>= np.uint64(8)
-        i += 8
-    if low >= np.uint64(1) << np.uint64(4):
-        low >>= np.uint64(4)
-        i += 4
-    if low >= np.uint64(1) << np.uint64(2):
-        low >>= np.uint64(2)
-        i += 2
-    if low >= np.uint64(2):
-        i += 1
+    for shift in (32, 16, 8, 4, 2, 1):  # binary search on the bit position
+        if low >= np.uint64(1) << np.uint64(shift):
+            low >>= np.uint64(shift)
+            i += shift
     return i
 
 
