@@ -26,13 +26,21 @@ weight and state only; with a 0 gradient, 0 weight and 0 state the step writes 0
 therefore zeroes weights and state only when the topology changes (and at attach/load); ``strict=True`` also
 re-zeroes them after every step, at the cost of a few full passes over the weights.
 
-One topology update (every ``update_interval`` steps, for steps ``< total_steps``, until the topology freezes):
+One topology update (every ``update_interval`` steps, for steps ``< T_end = topology_end_fraction * total_steps``,
+until the topology freezes):
 
-1. prune to the scheduled density, when the schedule asks for fewer links (``prune_removal``, CHTss: RI);
+1. prune to the scheduled density, when the schedule asks for fewer links (``prune_removal``, CHTss: RI; EM&S:
+   ``int(nnz (1 - S - D) / (1 - S))`` links, see :class:`~netsci_dst.dst.schedules.EMSSchedule`);
 2. remove ``round(zeta_t * nnz)`` links by the configured rule (WM, SET, RI, MEST, soft);
 3. network percolation over the layer structure (CHT family);
-4. regrow exactly the links needed to reach the scheduled link count (CH scores on the mask after 1-3);
+4. regrow exactly the links needed to reach the scheduled link count (EM&S: ``int(extra_t * n_in * n_out)``
+   links, nothing at the last update), by CH scores on the mask after 1-3;
 5. new links get weight 0 (or SWI values) and zero optimizer state; removed links' weights and state are zeroed.
+   With ``readded_keep_weight`` (the authors' code) a link removed and regrown by the same update keeps its weight
+   and state: only links absent before the update start from 0.
+
+With ``skip_step_on_update`` (the authors' MLP loop) the optimizer step of the step that triggers an update does
+nothing: the engine hides every gradient from the optimizer for that step and gives them back afterwards.
 
 The history (:attr:`DSTEngine.history`) has one row per update and layer; the removed and regrown index sets of
 the latest update are kept in :attr:`DSTEngine.latest`. CHT's topological early stop flags a layer whose overlap
@@ -58,7 +66,14 @@ from netsci_dst.dst.methods import MethodConfig, get_method
 from netsci_dst.dst.percolation import Structure, active_neurons, percolate
 from netsci_dst.dst.regrowth import select_regrowth
 from netsci_dst.dst.removal import select_removal
-from netsci_dst.dst.schedules import DensitySchedule, cosine_zeta, linear, soft_temperature
+from netsci_dst.dst.schedules import (
+    DensitySchedule,
+    EMSSchedule,
+    cosine_zeta,
+    linear,
+    linear_temperature,
+    soft_temperature,
+)
 from netsci_dst.errors import DstnetError
 from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
@@ -162,8 +177,9 @@ class DSTEngine:
         structure: the percolation :class:`Structure`.
         step: optimizer steps taken since attaching.
         n_updates: topology updates done so far.
-        planned_updates: topology updates in the whole training (``(total_steps - 1) // update_interval``;
-            the density schedules run over them).
+        topology_end: ``T_end`` in steps (``topology_end_fraction * total_steps``): no update at or after it.
+        planned_updates: topology updates in the whole training (the multiples of ``update_interval`` below
+            ``min(T_end, total_steps)``; the density decays run over them).
         frozen: True once CHT's early stop has frozen the topology.
         flags: per layer, whether the layer passed the early-stop overlap threshold (sticky).
         history: one dict per update and layer: ``update``, ``step``, ``layer``, ``pruned`` (to the scheduled
@@ -234,16 +250,23 @@ class DSTEngine:
         self.device = self._check_devices()
         self._check_params_in_optimizer()
 
-        self.planned_updates = max(0, (total_steps - 1) // self.config.update_interval)
+        self.topology_end = self.config.topology_end_fraction * total_steps
+        horizon = math.ceil(min(self.topology_end, float(total_steps)))
+        self.planned_updates = max(0, (horizon - 1) // self.config.update_interval)
         shapes = [tuple(self._modules[n].weight.shape) for n in self.layers]
         if self.layers and self.config.density_distribution == "erk":
             finals = erk_densities(shapes, self.density)
         else:
             finals = [self.density] * len(self.layers)
         self.final_densities: dict[str, float] = dict(zip(self.layers, finals, strict=True))
-        self.schedules: dict[str, DensitySchedule] = {
+        self.schedules: dict[str, DensitySchedule | EMSSchedule] = {
             name: self._schedule(final) for name, final in self.final_densities.items()
         }
+        # EM&S: each layer's nominal sparsity S (the authors' S[l]), which sets the share pruned at an update
+        self.ems_sparsity: dict[str, float] = {
+            name: sched.sparsity_after(None) for name, sched in self.schedules.items() if isinstance(sched, EMSSchedule)
+        }
+        self._hidden_grads: dict[torch.Tensor, torch.Tensor] = {}
 
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self._derived_seed("engine"))
@@ -309,8 +332,10 @@ class DSTEngine:
         if missing:
             raise DstnetError(f"the weights of sparse layer(s) {missing} are not in the optimizer")
 
-    def _schedule(self, final: float) -> DensitySchedule:
+    def _schedule(self, final: float) -> DensitySchedule | EMSSchedule:
         cfg = self.config
+        if cfg.density_schedule == "ems":
+            return EMSSchedule(final=final, extra=cfg.ems_extra, t_end=self.topology_end, interval=cfg.update_interval)
         initial = final if cfg.initial_density is None else max(cfg.initial_density, final)
         return DensitySchedule(
             kind=cfg.density_schedule,
@@ -318,7 +343,6 @@ class DSTEngine:
             initial=initial,
             k=cfg.schedule_k,
             end_fraction=cfg.schedule_end_fraction,
-            ems_extra=cfg.ems_extra,
         )
 
     def _derived_seed(self, *key: Any) -> int:
@@ -332,7 +356,7 @@ class DSTEngine:
         params = dict(cfg.init_params)
         if name == "auto":
             if data is None:
-                return "bsw", {"beta": params.get("beta", 0.25)}, False
+                return "bsw", {"beta": params.get("beta", 0.25)}, True
             name = "csti"
             params = {k: v for k, v in params.items() if k == "soft"}
         if name != "csti":
@@ -361,7 +385,7 @@ class DSTEngine:
                 gen_name, params, fell_back = self._init_generator(n_in, n_out, data)
                 if fell_back:
                     fallbacks.append(name)
-                density0 = self.schedules[name].density_at(0, self.planned_updates)
+                density0 = self._initial_density(name)
                 layer_seed = self._derived_seed("layer", i)
                 mask_np = generate(gen_name, n_in, n_out, density0, seed=layer_seed, **params)
                 self.init_topologies[name] = gen_name
@@ -371,21 +395,37 @@ class DSTEngine:
                 elif hasattr(module, "weight_mask"):
                     raise DstnetError(f"layer {name!r} already has an attribute 'weight_mask' that is not a buffer")
                 module.register_buffer("weight_mask", mask)
-                if self.config.weight_init == "swi":
+                if self.config.weight_init in ("swi", "kaiming"):
                     gen = torch.Generator(device=weight.device)
                     gen.manual_seed(self._derived_seed("swi", i))
-                    swi_(weight, mask, self.config.swi_gain, generator=gen)
+                    if self.config.weight_init == "swi":
+                        swi_(weight, mask, self.config.swi_gain, generator=gen, fan=self.config.swi_fan)
+                    else:  # dense Kaiming normal, masked (the authors' --init_mode kaiming)
+                        swi_(weight, mask, self.config.swi_gain, generator=gen, density=1.0)
                 else:
                     weight.masked_fill_(~mask, 0)
                 if weight.grad is not None:
                     weight.grad.masked_fill_(~mask, 0)
                 self._zero_state(weight, mask)
         if fallbacks:
+            reason = (
+                "no calibration data was given"
+                if data is None
+                else "CSTI needs layer sizes that are multiples of the data's feature count"
+            )
             warnings.warn(
-                f"CSTI needs layer sizes that are multiples of the data's feature count; layers {fallbacks} were "
-                "initialised with BSW (beta 0.25) instead",
+                f"{self.config.name}: {reason}; layers {fallbacks} start from BSW (beta 0.25) instead of CSTI, "
+                "as the authors' recipes do for layers that cannot see the input",
                 stacklevel=3,
             )
+
+    def _initial_density(self, name: str) -> float:
+        """The density of a layer's initial mask (EM&S: ``int((1 - S_0) N) / N``, the authors' link count)."""
+        schedule = self.schedules[name]
+        if isinstance(schedule, EMSSchedule):
+            n_cells = self._modules[name].weight.numel()
+            return schedule.initial_links(n_cells) / n_cells
+        return schedule.density_at(0, self.planned_updates)
 
     # ------------------------------------------------------------------------------------------------------------
     # masks and zeroing
@@ -466,11 +506,13 @@ class DSTEngine:
             bool(self.layers)
             and not self.frozen
             and step < self.total_steps
+            and step < self.topology_end
             and step % self.config.update_interval == 0
         )
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        stash = self.config.needs_grad and self._update_due(self.step + 1)
+        due = self._update_due(self.step + 1)
+        stash = self.config.needs_grad and due
         with torch.no_grad():
             for name in self.layers:
                 grad = self._modules[name].weight.grad
@@ -479,9 +521,20 @@ class DSTEngine:
                 if stash:
                     self._dense_grad[name] = grad.detach().clone()
                 self._keep_links_only(name, grad)
+        if due and self.config.skip_step_on_update:
+            # the authors' MLP loop skips optimizer.step() on an update step: with no gradient, every torch
+            # optimizer leaves the parameter and its state untouched
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        self._hidden_grads[param] = param.grad
+                        param.grad = None
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self.step += 1
+        for param, grad in self._hidden_grads.items():
+            param.grad = grad
+        self._hidden_grads.clear()
         try:
             if self.strict:
                 self.apply_masks()
@@ -505,15 +558,41 @@ class DSTEngine:
         return link_count(n_in, n_out, density)
 
     def target_links(self, name: str, update_index: int | None = None) -> int:
-        """The link count layer ``name`` has right after update ``update_index`` (default: the latest)."""
-        tau = self.n_updates if update_index is None else update_index
-        return self._links(name, self.schedules[name].density_at(tau, self.planned_updates))
+        """The link count layer ``name`` has right after update ``update_index`` (default: the latest).
 
-    def _prune_links(self, name: str, tau: int) -> int:
+        For EM&S, the nominal count ``int((1 - S) N)`` after an update at step ``update_index * update_interval``
+        (percolation can leave fewer links: EM&S regrows a fixed share, not back to a target).
+        """
+        tau = self.n_updates if update_index is None else update_index
         schedule = self.schedules[name]
-        if schedule.kind == "ems":  # prune to the target, regrow to target + extra
-            return self._links(name, schedule.final)
+        if isinstance(schedule, EMSSchedule):
+            if tau == 0:
+                return schedule.initial_links(self._modules[name].weight.numel())
+            n_cells = self._modules[name].weight.numel()
+            return int(schedule.density_after(tau * self.config.update_interval) * n_cells)
         return self._links(name, schedule.density_at(tau, self.planned_updates))
+
+    def _prune_count(self, name: str, tau: int, nnz: int) -> int:
+        """Links to prune at the start of update ``tau`` (down to the scheduled density, or EM&S's share)."""
+        schedule = self.schedules[name]
+        if isinstance(schedule, EMSSchedule):
+            return schedule.prune_count(nnz, self.ems_sparsity[name])
+        return max(0, nnz - self._links(name, schedule.density_at(tau, self.planned_updates)))
+
+    def _grow_count(self, name: str, tau: int, n_after: int) -> int:
+        """Links to regrow at update ``tau``, the layer holding ``n_after`` after removal and percolation."""
+        schedule = self.schedules[name]
+        if isinstance(schedule, EMSSchedule):
+            available = self._modules[name].weight.numel() - n_after
+            return min(available, schedule.grow_count(self.step, self._modules[name].weight.numel()))
+        return max(0, self.target_links(name, tau) - n_after)
+
+    def _temperature(self, t: int) -> float:
+        """The soft-removal exponent at step ``t`` (over ``T_end``; see :class:`MethodConfig`)."""
+        cfg = self.config
+        if cfg.temperature_schedule == "linear":
+            return linear_temperature(t, self.topology_end, cfg.temperature_start, cfg.temperature_end)
+        return soft_temperature(linear(t, self.topology_end, cfg.delta_start, cfg.delta_end))
 
     def _gradients(self) -> dict[str, torch.Tensor]:
         if not self.config.needs_grad:
@@ -531,6 +610,30 @@ class DSTEngine:
             grads[name] = grad
         return grads
 
+    def schedule_at(self, step: int) -> dict[str, Any]:
+        """The recipe's schedules at optimizer step ``step``, for inspection and plots.
+
+        Returns ``zeta`` (the removal fraction an update at ``step`` uses), ``temperature`` (the soft-removal
+        exponent), ``evolves`` (whether ``step`` is an update step: a multiple of ``update_interval`` below
+        ``T_end`` and ``total_steps``) and ``density``: per layer, the density an update at ``step`` aims for
+        (the scheduled density; for EM&S the nominal ``1 - S`` after it).
+        """
+        cfg = self.config
+        zeta = cosine_zeta(cfg.zeta, step, self.topology_end) if cfg.zeta_schedule == "cosine" else cfg.zeta
+        density = {}
+        for name, schedule in self.schedules.items():
+            if isinstance(schedule, EMSSchedule):
+                density[name] = schedule.density_after(step)
+            else:
+                density[name] = schedule.density_at(step // cfg.update_interval, self.planned_updates)
+        evolves = bool(self.layers) and 0 < step < min(self.topology_end, self.total_steps)
+        return {
+            "zeta": zeta,
+            "temperature": self._temperature(step),
+            "evolves": evolves and step % cfg.update_interval == 0,
+            "density": density,
+        }
+
     @torch.no_grad()
     def update(self) -> list[dict[str, Any]]:
         """Run one topology update now (the hooks call it every ``update_interval`` steps); returns its rows.
@@ -544,11 +647,17 @@ class DSTEngine:
         t = self.step
         zeta = cfg.zeta
         if cfg.zeta_schedule == "cosine":
-            zeta = cosine_zeta(cfg.zeta, t, cfg.zeta_end_fraction * self.total_steps)
-        temperature = soft_temperature(linear(t, self.total_steps, cfg.delta_start, cfg.delta_end))
+            zeta = cosine_zeta(cfg.zeta, t, self.topology_end)
+        temperature = self._temperature(t)
         grads = self._gradients()
         masks = self.masks
-        kw = dict(alpha=cfg.soft_alpha, temperature=temperature, lam=cfg.mest_lambda, generator=self.generator)
+        kw = dict(
+            alpha=cfg.soft_alpha,
+            temperature=temperature,
+            lam=cfg.mest_lambda,
+            ri_epsilon=cfg.ri_epsilon,
+            generator=self.generator,
+        )
 
         kept: dict[str, torch.Tensor] = {}
         pruned: dict[str, int] = {}
@@ -558,7 +667,7 @@ class DSTEngine:
             current = masks[name]
             grad = grads.get(name)
             nnz = _count(current)
-            n_prune = max(0, nnz - self._prune_links(name, tau))
+            n_prune = self._prune_count(name, tau, nnz)
             if n_prune:
                 drop = select_removal(weight, current, n_prune, cfg.prune_removal, grad=grad, **kw)
                 current = current & ~drop
@@ -581,8 +690,7 @@ class DSTEngine:
             before = masks[name]
             after = kept[name]
             n_after = counts[name] - int(percolated[name])
-            target = self.target_links(name, tau)
-            n_grow = max(0, target - n_after)
+            n_grow = self._grow_count(name, tau, n_after)
             new = select_regrowth(
                 after,
                 n_grow,
@@ -595,13 +703,22 @@ class DSTEngine:
             # index work only: a few thousand links change, the layer has millions of entries
             removed_idx = (before ^ after).reshape(-1).nonzero().squeeze(1)  # after is a subset of before
             new_idx = new.reshape(-1).nonzero().squeeze(1)
-            n_both = _count(before.reshape(-1)[new_idx])  # new links that existed before: removed and regrown
-            changed = torch.cat([removed_idx, new_idx])
+            readded = before.reshape(-1)[new_idx]  # new links that existed before: removed and regrown
+            n_both = _count(readded)
+            if cfg.readded_keep_weight:  # only links that are really gone, or really new, change
+                fresh_idx = new_idx[~readded]
+                changed = torch.cat([removed_idx[~new.reshape(-1)[removed_idx]], fresh_idx])
+            else:
+                fresh_idx = new_idx
+                changed = torch.cat([removed_idx, new_idx])
             _fill_flat(weight, changed, 0)  # removed links go, new links start from 0
-            if cfg.regrow_init == "swi" and n_grow:
+            if cfg.regrow_init == "swi" and len(fresh_idx):
                 n_out, n_in = weight.shape
-                values = swi_values((len(new_idx),), target / (n_in * n_out), n_in, cfg.swi_gain, self.generator)
-                _fill_flat(weight, new_idx, values.to(device=weight.device, dtype=weight.dtype))
+                fan = n_in if cfg.swi_fan == "in" else n_out
+                values = swi_values(
+                    (len(fresh_idx),), (n_after + n_grow) / (n_in * n_out), fan, cfg.swi_gain, self.generator
+                )
+                _fill_flat(weight, fresh_idx, values.to(device=weight.device, dtype=weight.dtype))
             if weight.grad is not None:
                 _fill_flat(weight.grad, removed_idx, 0)
             self._zero_state_at(weight, changed)
@@ -633,6 +750,9 @@ class DSTEngine:
             row["active_in"] = _count(mask.any(dim=0))
             row["active_out"] = _count(mask.any(dim=1))
         self.history.extend(rows)
+        for name, schedule in self.schedules.items():
+            if isinstance(schedule, EMSSchedule):
+                self.ems_sparsity[name] = schedule.sparsity_after(t)
         self.n_updates = tau
         if cfg.early_stop and all(self.flags.values()):
             self.frozen = True
@@ -728,6 +848,7 @@ class DSTEngine:
             "history": copy.deepcopy(self.history),
             "latest": {name: {key: idx.clone() for key, idx in sets.items()} for name, sets in self.latest.items()},
             "init_topologies": dict(self.init_topologies),
+            "ems_sparsity": dict(self.ems_sparsity),
         }
 
     @torch.no_grad()
@@ -742,7 +863,7 @@ class DSTEngine:
             if list(state["layers"]) != self.layers:
                 raise DstnetError(f"checkpoint has sparse layers {list(state['layers'])}, this engine {self.layers}")
             mine = self.config.to_dict()
-            theirs = dict(state["config"])
+            theirs = MethodConfig.from_dict(dict(state["config"])).to_dict()
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             if diff:
                 detail = ", ".join(f"{k}: {theirs.get(k)!r} != {mine.get(k)!r}" for k in diff)
@@ -767,6 +888,15 @@ class DSTEngine:
                 for name, sets in dict(state["latest"]).items()
             }
             generator_state = state["generator"]
+            if "ems_sparsity" in state:
+                ems_sparsity = {name: float(value) for name, value in dict(state["ems_sparsity"]).items()}
+            else:  # written before EM&S kept its state: the nominal sparsity after the last update
+                last = history[-1]["step"] if history else None
+                ems_sparsity = {
+                    name: s.sparsity_after(last) for name, s in self.schedules.items() if name in self.ems_sparsity
+                }
+            if set(ems_sparsity) != set(self.ems_sparsity):
+                raise DstnetError("checkpoint EM&S state does not match this engine's layers")
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, DstnetError):
                 raise
@@ -777,5 +907,6 @@ class DSTEngine:
         self.step, self.n_updates, self.frozen = step, updates, frozen
         self.flags, self.history, self.latest = flags, history, latest
         self.init_topologies = dict(state.get("init_topologies", self.init_topologies))
+        self.ems_sparsity = ems_sparsity
         self._dense_grad.clear()
         self.apply_masks()

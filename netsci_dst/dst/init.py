@@ -9,7 +9,8 @@ sparsity kills it within a few layers. SWI draws the existing links' weights fro
 
 and sets every other entry to 0. ``fan_in`` is ``n_in`` (the second dimension of an ``(n_out, n_in)`` weight), so
 ``D * fan_in = nnz / n_out`` is the mean in-degree of the output neurons. This follows the paper; the authors'
-released code uses ``D * n_out`` instead, which only coincides for square layers.
+released code uses ``D * n_out`` instead (the mean out-degree of the input neurons), which only coincides for square
+layers: ``swi_(..., fan="out")`` and the recipes' ``swi_fan="out"`` give the code's rule.
 """
 
 from __future__ import annotations
@@ -44,12 +45,21 @@ def _normal(
 
 
 def swi_(
-    weight: Tensor, mask: Tensor, gain: float = math.sqrt(2.0), generator: torch.Generator | None = None
+    weight: Tensor,
+    mask: Tensor,
+    gain: float = math.sqrt(2.0),
+    generator: torch.Generator | None = None,
+    *,
+    fan: str = "in",
+    density: float | None = None,
 ) -> Tensor:
     """Sparse weight initialisation in place: ``W ~ N(0, sigma^2)`` on the mask, 0 elsewhere [CHT App. E].
 
-    ``sigma = gain / sqrt(D * fan_in)`` with ``D = mask.sum() / mask.numel()`` and ``fan_in = n_in =
-    weight.shape[1]`` (the paper's rule; the released code uses ``D * n_out``). An empty mask zeroes the weight.
+    ``sigma = gain / sqrt(D * fan)`` with ``D = mask.sum() / mask.numel()`` (or ``density`` when given) and
+    ``fan = n_in = weight.shape[1]`` for ``fan="in"`` (the paper's rule) or ``n_out = weight.shape[0]`` for
+    ``fan="out"`` (the authors' released code, mlp_and_cnn/dst_scheduler.py line 825 of
+    biomedical-cybernetics/Cannistraci-Hebb-training at d1677b5: ``sqrt(2 / ((1 - S) N / n_in))``). ``density=1``
+    with ``fan="in"`` is dense Kaiming normal initialisation, masked. An empty mask zeroes the weight.
     Randomness comes only from ``generator`` (on the weight's device; ``None``: torch's default generator): one
     normal sample per entry of the full matrix is drawn, so the same generator state gives the same weights.
     Works on ``nn.Parameter`` (under ``torch.no_grad``). Returns ``weight``.
@@ -65,7 +75,10 @@ def swi_(
         if nnz == 0:
             weight.zero_()
             return weight
-        sigma = swi_sigma(nnz / mask.numel(), weight.shape[1], gain)
+        if fan not in ("in", "out"):
+            raise ValueError(f"fan must be 'in' or 'out', got {fan!r}")
+        d = nnz / mask.numel() if density is None else density
+        sigma = swi_sigma(d, weight.shape[1] if fan == "in" else weight.shape[0], gain)
         values = _normal(tuple(weight.shape), weight.dtype, weight.device, generator) * sigma
         weight.copy_(torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device)))
     return weight

@@ -118,21 +118,28 @@ def magnitude(weight: Tensor) -> Tensor:
     return a
 
 
-def relative_importance(weight: Tensor, mask: Tensor) -> Tensor:
+def relative_importance(weight: Tensor, mask: Tensor, epsilon: float = 0.0) -> Tensor:
     """Relative importance [CHT]: a link's share of the strength of both neurons it joins.
 
     In the ``(n_out, n_in)`` layout, for the link ``(j, i)`` from input ``i`` to output ``j``::
 
-        RI_ji = |W_ji| / sum_k |W_ki|  +  |W_ji| / sum_k |W_jk|
-                (input i's column sum)    (output j's row sum)
+        RI_ji = |W_ji| / (sum_k |W_ki| + n_out eps)  +  |W_ji| / (sum_k |W_jk| + n_in eps)
+                (input i's column sum)                   (output j's row sum)
 
-    with both sums over existing links only. The result is 0 where the mask is False; a term whose sum is 0 is
-    0 (never NaN); a link with a non-finite weight scores NaN and is left out of the sums.
+    with both sums over existing links only. ``eps`` is 0 in the paper; the authors' code adds ``1e-5`` to every
+    cell of the dense ``|W|`` before summing (``torch.sum(torch.abs(w) + eplison, dim=0)``,
+    mlp_and_cnn/dst_scheduler.py line 452 of biomedical-cybernetics/Cannistraci-Hebb-training at d1677b5), so a
+    column sum gains ``n_out eps`` and a row sum ``n_in eps``. The result is 0 where the mask is False; a term
+    whose sum is 0 is 0 (never NaN); a link with a non-finite weight scores NaN and is left out of the sums.
     """
     _check_pair(weight, mask)
+    epsilon = float(epsilon)
+    if not (math.isfinite(epsilon) and epsilon >= 0):
+        raise DstnetError(f"epsilon must be a finite number >= 0, got {epsilon}")
     a, bad = _finite_abs(weight, mask)
-    col = a.sum(dim=0, keepdim=True)  # strength of each input neuron i
-    row = a.sum(dim=1, keepdim=True)  # strength of each output neuron j
+    n_out, n_in = a.shape
+    col = a.sum(dim=0, keepdim=True) + n_out * epsilon  # strength of each input neuron i
+    row = a.sum(dim=1, keepdim=True) + n_in * epsilon  # strength of each output neuron j
     zero = torch.zeros((), dtype=a.dtype, device=a.device)
     ri = torch.where(col > 0, a / col.clamp_min(torch.finfo(a.dtype).tiny), zero)
     ri = ri + torch.where(row > 0, a / row.clamp_min(torch.finfo(a.dtype).tiny), zero)
@@ -290,13 +297,14 @@ def select_removal(
     alpha: float = 1.0,
     temperature: float = 1.0,
     lam: float = 0.01,
+    ri_epsilon: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """The ``n_remove`` existing links to remove from a layer, by ``method``.
 
     - ``"wm"``: the smallest ``|W|`` (:func:`magnitude` + :func:`smallest`) [CHT];
     - ``"set"``: SET's sign-aware rule (:func:`remove_set`) [SET];
-    - ``"ri"``: the smallest relative importance (:func:`relative_importance`) [CHT];
+    - ``"ri"``: the smallest relative importance (:func:`relative_importance` with ``ri_epsilon``) [CHT];
     - ``"mest"``: the smallest ``|W| + lam |grad|`` (:func:`mest_scores`, needs ``grad``) [MEST];
     - ``"soft"``: CHTs' soft removal: the complement of :func:`sample_keep` on :func:`soft_scores` ``(alpha,
       temperature)`` with ``n_keep = mask.sum() - n_remove`` [CHTs, CHTss]. Only this method uses ``generator``.
@@ -322,6 +330,6 @@ def select_removal(
     if method == "set":
         return remove_set(weight, mask, n_remove)
     if method == "ri":
-        return smallest(relative_importance(weight, mask), mask, n_remove)
+        return smallest(relative_importance(weight, mask, ri_epsilon), mask, n_remove)
     assert grad is not None
     return smallest(mest_scores(weight, grad, lam), mask, n_remove)

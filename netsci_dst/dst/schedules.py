@@ -8,7 +8,8 @@ their two endpoints, so interpolating densities directly traces exactly the same
 References: Evci et al. 2020 [RigL] (cosine-annealed removal fraction); Zhu & Gupta's gradual magnitude pruning as
 used by Liu et al. 2021 [GraNet] (cubic sparsity); Yuan et al. 2021 [MEST] (EM&S, the soft memory bound);
 Zhang et al., arXiv 2501.19107 [CHTss] (sigmoid density decay, eq. 4); Zhang et al. 2024 [CHTs] (the soft-removal
-temperature, delta rising from 0.5 to 0.75).
+temperature: delta rising from 0.5 to 0.75 in the paper's text, T rising linearly from 1 to 3 in the released code;
+EM&S as the released MLP code runs it).
 
 User-facing configuration errors (a non-positive ``k``, a density outside ``(0, 1]``, a ``delta`` outside
 ``[0, 1)``) raise :class:`~netsci_dst.errors.DstnetError`.
@@ -24,17 +25,19 @@ from netsci_dst.errors import DstnetError
 __all__ = [
     "DENSITY_KINDS",
     "DensitySchedule",
+    "EMSSchedule",
     "cosine_zeta",
     "cubic_sparsity",
     "ems_extra_density",
     "linear",
+    "linear_temperature",
     "sigmoid_sparsity",
     "soft_temperature",
 ]
 
-DENSITY_KINDS = ("constant", "cubic", "sigmoid", "ems")
+DENSITY_KINDS = ("constant", "cubic", "sigmoid")
 
-#: Fraction of the EM&S horizon after which the overshoot halves (MEST: 5 % until 0.6 T_end, then 2.5 %).
+#: Fraction of the EM&S horizon after which the overshoot halves (5 % until 0.6 T_end, then 2.5 %).
 EMS_HALVING_POINT = 0.6
 
 
@@ -100,6 +103,29 @@ def soft_temperature(delta: float) -> float:
     return delta / (1.0 - delta)
 
 
+def linear_temperature(t: float, t_end: float, start: float = 1.0, end: float = 3.0) -> float:
+    """The soft-removal temperature of the authors' released code: linear in the step, ``start`` -> ``end``.
+
+    ``T_t = start + t * (end - start) / t_end``, clamped to ``end`` for ``t >= t_end``. The MLP and Transformer
+    code use ``start = 1, end = 3`` with ``t_end`` the end of topology evolution (``T = 1 + step * 2 / T_end``,
+    mlp_and_cnn/dst_scheduler.py line 440 and Transformer/dst_scheduler.py line 383 of
+    biomedical-cybernetics/Cannistraci-Hebb-training at d1677b5); the LLM code uses ``1 -> 9`` (``--start_T 1
+    --end_T 9``, llm/dst_scheduler.py line 843 of biomedical-cybernetics/Cannistraci-Hebb-Training-Soft-Rule- at
+    1f91f31). The paper text's ``delta / (1 - delta)`` rule is :func:`soft_temperature`.
+    """
+    t, t_end = _finite("t", t), _finite("t_end", t_end)
+    start, end = _finite("start", start), _finite("end", end)
+    if t_end <= 0:
+        raise DstnetError(f"t_end must be > 0, got {t_end}")
+    if t < 0:
+        raise DstnetError(f"t must be >= 0, got {t}")
+    if start < 0 or end < 0:
+        raise DstnetError(f"temperatures must be >= 0, got start={start}, end={end}")
+    if t >= t_end:
+        return end
+    return start + t * (end - start) / t_end
+
+
 def cubic_sparsity(t: float, s_i: float, s_f: float, t0: float, n: float, dt: float) -> float:
     """Gradual magnitude pruning's cubic schedule [GraNet, after Zhu & Gupta 2017].
 
@@ -163,64 +189,124 @@ def sigmoid_sparsity(tau: float, n_updates: float, s_i: float, s_f: float, k: fl
     return (1.0 - shaped) * s_i + shaped * s_f
 
 
-def ems_extra_density(t: float, t_end: float, start_extra: float = 0.05) -> float:
-    """How much denser than its target a layer is under MEST's soft memory bound (EM&S) [MEST].
+def ems_extra_density(t: float, t_end: float, interval: float, start_extra: float = 0.05) -> float:
+    """How much denser than its target a layer is kept by EM&S after the update at step ``t``.
 
-    The rule (absolute density points, not a relative factor)::
+    The rule of the authors' released MLP code [CHTs] (``mlp_and_cnn/dst_scheduler.py`` lines 494-503 and
+    731-740 of biomedical-cybernetics/Cannistraci-Hebb-training at d1677b5, the ``--EM_S`` flag), which is also the
+    one its ``--remove_method MEST`` baseline runs with; absolute density points::
 
-        extra(t) = start_extra        for 0 <= t <= 0.6 * t_end
-                 = start_extra / 2    for 0.6 * t_end < t < t_end
-                 = 0                  for t >= t_end
+        extra(t) = start_extra        for t <= 0.6 * t_end
+                 = start_extra / 2    for 0.6 * t_end < t < t_end - interval
+                 = 0                  for t >= t_end - interval   (the last update before t_end)
 
-    i.e. 0.05 / 0.025 / 0 with the default. How it is used: a MEST+EM&S topology update first prunes the layer
-    down to its target density ``D`` (the lowest ``|W| + lambda |grad|`` scores go, which often are the links the
-    previous update grew and that have not become useful: the "undo" of the soft bound), then grows it back up to
-    ``D + extra(t)``; so each update regrows ``extra(t) * n_in * n_out`` links (5 % of the dense layer, then
-    2.5 %, then none) and the layer ends training exactly at ``D``. This is the released MEST code's
-    ``--lower-bound 0.9 --upper-bound 0.85-0.875-0.9`` for a 90 %-sparse ResNet-32 (prune to sparsity 0.9, grow to
-    0.85, then to 0.875 after the first decay epoch, then not at all); its decay epochs (90 and 120 of 160) are
-    expressed here as the fractions 0.6 and 1 of ``t_end``. At very high sparsity the absolute overshoot is large
-    relative to ``D`` (0.01 + 0.05 at 99 % sparsity); pass a smaller ``start_extra`` to scale it down.
+    ``t`` and ``t_end`` are optimizer steps, ``interval`` the steps between updates. Updates happen only at steps
+    ``< t_end``, so exactly one update (the last) gets ``extra = 0``: it prunes the layer to its target and
+    regrows nothing. With ``t_end = 0.75`` of training the overshoot halves at 0.45 of training.
 
     Args:
-        t: the current step or update index, ``>= 0``.
-        t_end: when the overshoot reaches 0 (``> 0``), in the same unit as ``t``.
-        start_extra: the initial overshoot in density points, in ``[0, 1)``.
+        t: the step of the update, ``>= 0``.
+        t_end: the end of topology evolution in steps (``> 0``).
+        interval: steps between updates (``> 0``).
+        start_extra: the initial overshoot in density points, in ``[0, 1)`` (the authors: 0.05).
     """
-    t, t_end, start_extra = _finite("t", t), _finite("t_end", t_end), _finite("start_extra", start_extra)
+    t, t_end = _finite("t", t), _finite("t_end", t_end)
+    interval, start_extra = _finite("interval", interval), _finite("start_extra", start_extra)
     if t_end <= 0:
         raise DstnetError(f"t_end must be > 0, got {t_end}")
+    if interval <= 0:
+        raise DstnetError(f"interval must be > 0, got {interval}")
     if t < 0:
         raise DstnetError(f"t must be >= 0, got {t}")
     if not 0.0 <= start_extra < 1.0:
         raise DstnetError(f"start_extra must be in [0, 1), got {start_extra}")
     if t <= EMS_HALVING_POINT * t_end:
         return start_extra
-    if t < t_end:
+    if t < t_end - interval:
         return start_extra / 2.0
     return 0.0
 
 
 @dataclass(frozen=True)
-class DensitySchedule:
-    """A layer's target density per topology update.
+class EMSSchedule:
+    """EM&S (explore with memory, then shrink) exactly as the authors' MLP code runs it [CHTs, MEST].
+
+    A dense-to-sparse recipe in three phases. The layer starts at sparsity ``S_0 = 1 - D - extra`` (``D`` the
+    target density), and every update at step ``t`` (a multiple of ``interval``, ``t < t_end``):
+
+    1. prunes ``int(nnz * (1 - S - D) / (1 - S))`` links, ``S`` the layer's nominal sparsity before the update
+       (the fraction that brings a layer at nominal density ``1 - S`` down to ``D``), by the prune rule;
+    2. (percolation, when on, removes more);
+    3. regrows ``int(extra(t) * n_in * n_out)`` links (:func:`ems_extra_density`: 5 % of the cells, 2.5 % after
+       0.6 ``t_end``, none at the last update), and sets ``S = 1 - D - extra(t)``.
+
+    The counts use the authors' float expressions and ``int()`` truncations (their ``S[l]``, ``drop_fraction``
+    and ``n_prune``), so a layer's link counts equal theirs update by update. Only step 1's share is relative;
+    the regrowth is absolute (not "back to the target"), so links lost to percolation are not replaced.
 
     Attributes:
-        kind: ``"constant"`` (SET, RigL, CHT, CHTs: always ``final``), ``"cubic"`` (GraNet/GMP, see
-            :func:`cubic_sparsity`), ``"sigmoid"`` (CHTss eq. 4, see :func:`sigmoid_sparsity`) or ``"ems"`` (MEST's
-            soft memory bound, see :func:`ems_extra_density`).
+        final: the target density ``D``, in ``(0, 1]``.
+        extra: the initial overshoot in density points (the authors: 0.05), in ``[0, 1)``.
+        t_end: the end of topology evolution in steps (the authors: 0.75 of training).
+        interval: steps between topology updates (the authors: one epoch).
+    """
+
+    final: float
+    extra: float
+    t_end: float
+    interval: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 < _finite("final", self.final) <= 1.0:
+            raise DstnetError(f"final density must be in (0, 1], got {self.final}")
+        if not 0.0 <= _finite("extra", self.extra) < 1.0:
+            raise DstnetError(f"extra must be in [0, 1), got {self.extra}")
+        if not _finite("t_end", self.t_end) > 0:
+            raise DstnetError(f"t_end must be > 0, got {self.t_end}")
+        if not _finite("interval", self.interval) > 0:
+            raise DstnetError(f"interval must be > 0, got {self.interval}")
+
+    def sparsity_after(self, t: float | None) -> float:
+        """The nominal sparsity ``S`` after the update at step ``t`` (``None``: at initialisation)."""
+        extra = self.extra if t is None else ems_extra_density(t, self.t_end, self.interval, self.extra)
+        return 1 - self.final - extra
+
+    def density_after(self, t: float | None) -> float:
+        """``min(1, 1 - S)``: the nominal density after the update at step ``t`` (``None``: at initialisation)."""
+        return min(1.0, 1 - self.sparsity_after(t))
+
+    def initial_links(self, n_cells: int) -> int:
+        """``int((1 - S_0) * n_cells)``: the authors' link count at initialisation (at least 1)."""
+        return max(1, min(n_cells, int(self.density_after(None) * n_cells)))
+
+    def prune_count(self, nnz: int, sparsity_before: float) -> int:
+        """``int(nnz * (1 - S - D) / (1 - S))`` for ``S = sparsity_before``: links pruned at the update's start."""
+        density_before = 1 - sparsity_before
+        if density_before <= 0:
+            return 0
+        return max(0, min(nnz, int(nnz * ((1 - sparsity_before - self.final) / density_before))))
+
+    def grow_count(self, t: float, n_cells: int) -> int:
+        """``int(extra(t) * n_cells)``: links regrown by the update at step ``t``."""
+        return int(ems_extra_density(t, self.t_end, self.interval, self.extra) * n_cells)
+
+
+@dataclass(frozen=True)
+class DensitySchedule:
+    """A layer's target density per topology update (EM&S, which depends on steps, is :class:`EMSSchedule`).
+
+    Attributes:
+        kind: ``"constant"`` (SET, RigL, CHT: always ``final``), ``"cubic"`` (GraNet/GMP, see
+            :func:`cubic_sparsity`) or ``"sigmoid"`` (CHTss eq. 4, see :func:`sigmoid_sparsity`).
         final: the target density ``D_f``, in ``(0, 1]``.
-        initial: the starting density ``D_i`` of the decays ("cubic", "sigmoid"), in ``(0, 1]``; ignored by
-            "constant" and "ems". Default 0.5 (CHTss: initial sparsity 0.5).
+        initial: the starting density ``D_i`` of the decays, in ``(0, 1]``; ignored by "constant". Default 0.5
+            (CHTss: initial sparsity 0.5).
         k: the steepness of the sigmoid decay (``> 0``; CHTss: 6).
-        end_fraction: the fraction of the ``n_updates`` updates over which the schedule runs, in ``(0, 1]``: the
-            decays reach ``final`` at update ``end_fraction * n_updates`` and stay there; for "ems" it is
-            ``t_end`` of :func:`ems_extra_density` in units of updates (CHTss ends the decay at 0.8 of training).
-        ems_extra: the initial EM&S overshoot in density points (MEST: 0.05), in ``[0, 1)``.
+        end_fraction: the fraction of the ``n_updates`` updates over which the decay runs, in ``(0, 1]``: the
+            decays reach ``final`` at update ``end_fraction * n_updates`` and stay there.
 
     :meth:`density_at` returns ``D(u)``: the density at initialisation for ``u = 0`` and the density a layer must
-    have right after the ``u``-th topology update for ``u >= 1``. For "ems" that is the grow-to density
-    ``min(1, final + extra(u))``: prune to ``final``, then regrow up to ``D(u)``.
+    have right after the ``u``-th topology update for ``u >= 1``.
     """
 
     kind: str
@@ -228,7 +314,6 @@ class DensitySchedule:
     initial: float = 0.5
     k: float = 6.0
     end_fraction: float = 1.0
-    ems_extra: float = 0.05
 
     def __post_init__(self) -> None:
         if self.kind not in DENSITY_KINDS:
@@ -241,14 +326,12 @@ class DensitySchedule:
             raise DstnetError(f"k must be > 0, got {self.k}")
         if not 0.0 < _finite("end_fraction", self.end_fraction) <= 1.0:
             raise DstnetError(f"end_fraction must be in (0, 1], got {self.end_fraction}")
-        if not 0.0 <= _finite("ems_extra", self.ems_extra) < 1.0:
-            raise DstnetError(f"ems_extra must be in [0, 1), got {self.ems_extra}")
 
     def density_at(self, update_index: int, n_updates: int) -> float:
         """The target density after update ``update_index`` of ``n_updates`` (0: at initialisation).
 
         ``update_index`` beyond the schedule's end gives the end value; ``n_updates = 0`` (no topology update
-        at all) gives ``final`` for the decays and ``final`` (no overshoot) for "ems".
+        at all) gives ``final``.
         """
         if update_index < 0:
             raise ValueError(f"update_index must be >= 0, got {update_index}")
@@ -261,7 +344,4 @@ class DensitySchedule:
             return self.final
         if self.kind == "cubic":
             return cubic_sparsity(update_index, self.initial, self.final, 0.0, horizon, 1.0)
-        if self.kind == "sigmoid":
-            return sigmoid_sparsity(update_index, horizon, self.initial, self.final, self.k)
-        # "ems"
-        return min(1.0, self.final + ems_extra_density(update_index, horizon, self.ems_extra))
+        return sigmoid_sparsity(update_index, horizon, self.initial, self.final, self.k)

@@ -1,8 +1,11 @@
 """The MLP trainer: the papers' training recipe, a run directory, trustworthy checkpoints and exact resume.
 
-Defaults follow [CHT]/[CHTs]/[CHTss] (Zhang et al. 2024-2025) for the MLP on MNIST-like data: SGD with momentum
-0.9, learning rate 0.025 decaying linearly to 2.5e-4 over training, weight decay 5e-4, batch 32, one topology
-update per epoch, zeta 0.3. Every setting can be overridden.
+Defaults follow [CHT]/[CHTs]/[CHTss] (Zhang et al. 2024-2025) for the MLP on MNIST-like data as the authors' code
+runs it (mlp_and_cnn/run.py of biomedical-cybernetics/Cannistraci-Hebb-training at d1677b5): SGD with momentum
+0.9, weight decay 5e-4, batch 32, learning rate 0.025 decaying linearly per epoch to 2.5e-4 over the first 90 % of
+the epochs (``LinearLR(end_factor=0.01, total_iters=int(0.9 epochs))``, lines 205-206) and constant after, one
+topology update per epoch. The method's recipe decides from which epoch on the best accuracy counts (run.py line
+234: after 0.75 of training for EM&S). Every setting can be overridden.
 
 Determinism: the epoch-``e`` shuffle comes from a generator seeded with ``(seed, e)``, the learning rate is a pure
 function of the step, and the engine's randomness lives in its own generator that travels in the checkpoint. So a
@@ -43,6 +46,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 0.025
     lr_end: float = 2.5e-4
+    lr_decay_fraction: float | None = 0.9
     momentum: float = 0.9
     weight_decay: float = 5e-4
     seed: int = 0
@@ -60,6 +64,10 @@ class TrainConfig:
                 raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and self.lr_end >= 0):
             raise DstnetError(f"learning rates must be positive, got lr={self.lr}, lr_end={self.lr_end}")
+        if self.lr_decay_fraction is not None and not (
+            isinstance(self.lr_decay_fraction, (int, float)) and 0.0 < self.lr_decay_fraction <= 1.0
+        ):
+            raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
 
@@ -78,6 +86,8 @@ class TrainConfig:
         unknown = set(d) - known
         if unknown:
             raise DstnetError(f"unknown training settings {sorted(unknown)}")
+        d = dict(d)
+        d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
         return cls(**d)
 
 
@@ -136,9 +146,22 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
 
 
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
-    """Linear decay from ``lr`` at step 0 to ``lr_end`` at the last step."""
-    frac = step / max(total_steps - 1, 1)
-    return cfg.lr + (cfg.lr_end - cfg.lr) * min(frac, 1.0)
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``.
+
+    ``lr_decay_fraction = f`` (the authors' ``--linearlr``, ``decay_factor`` 0.9): constant within an epoch,
+    ``lr + (lr_end - lr) * min(e, E) / E`` in epoch ``e`` (0-based) with ``E = int(f * epochs)``, so ``lr`` in the
+    first epoch and ``lr_end`` from epoch ``E`` on. ``None`` (runs made before dstnet followed the authors' code):
+    linear in the step, ``lr`` at step 0 to ``lr_end`` at the last step.
+    """
+    if cfg.lr_decay_fraction is None:
+        frac = step / max(total_steps - 1, 1)
+        return cfg.lr + (cfg.lr_end - cfg.lr) * min(frac, 1.0)
+    steps_per_epoch = max(1, total_steps // cfg.epochs)
+    decay_epochs = int(cfg.epochs * cfg.lr_decay_fraction)
+    if decay_epochs <= 0:
+        return cfg.lr
+    epoch = step // steps_per_epoch
+    return cfg.lr + (cfg.lr_end - cfg.lr) * (min(epoch, decay_epochs) / decay_epochs)
 
 
 @torch.no_grad()
@@ -160,7 +183,7 @@ class MLPTrainer:
     Use :meth:`run` for a new run and :meth:`resume` to continue one from its ``latest.pt``.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, method: Any = None) -> None:
         from netsci_dst.dst.engine import DSTEngine
         from netsci_dst.dst.methods import get_method
         from netsci_dst.models.mlp import MLP
@@ -171,7 +194,8 @@ class MLPTrainer:
         self.data = load_data(cfg, self.device)
         sizes = (self.data.x_train.shape[1], *cfg.sizes[1:-1], max(cfg.sizes[-1], self.data.n_classes))
         self.sizes = tuple(int(s) for s in sizes)
-        self.method = get_method(cfg.method, **cfg.method_overrides)
+        # resuming: the recipe the run was started with, whatever the presets are now
+        self.method = method if method is not None else get_method(cfg.method, **cfg.method_overrides)
         torch.manual_seed(cfg.seed)
         self.model = MLP(self.sizes).to(self.device)
         self.optimizer = torch.optim.SGD(
@@ -179,7 +203,7 @@ class MLPTrainer:
         )
         self.steps_per_epoch = math.ceil(len(self.data.x_train) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        if "update_interval" not in cfg.method_overrides:
+        if method is None and "update_interval" not in cfg.method_overrides:
             self.method = self.method.replace(update_interval=self.steps_per_epoch)
         self.engine = DSTEngine(
             self.model,
@@ -227,11 +251,14 @@ class MLPTrainer:
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> MLPTrainer:
         """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
+        from netsci_dst.dst.methods import MethodConfig
+
         run = RunDir(run_dir)
         ckpt = load_checkpoint_of_kind(run.latest, "mlp", "an MLP run")
         train = dict(ckpt["config"]["train"])
         train.update(changes)
-        trainer = cls(TrainConfig.from_dict(train), run_dir)
+        method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
+        trainer = cls(TrainConfig.from_dict(train), run_dir, method=method)
         trainer.load_state(ckpt)
         run.rewind(trainer.records, trainer.snapshots)
         return trainer
@@ -310,8 +337,9 @@ class MLPTrainer:
                 epoch + 1, total_loss / seen, correct / seen, test_loss, test_acc, time.perf_counter() - t0
             )
             self.records.append(record)
-            is_best = test_acc > self.best_acc
-            self.best_acc = max(self.best_acc, test_acc)
+            is_best = self._counts_for_best(epoch) and test_acc > self.best_acc
+            if is_best:
+                self.best_acc = test_acc
             self._save(is_best)  # the checkpoint first: a kill after it loses nothing
             self.run.append_metrics(record)
             if cfg.progress:
@@ -354,16 +382,27 @@ class MLPTrainer:
             "seconds": seconds,
         }
 
+    def _counts_for_best(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based) counts for the best accuracy (the recipe's ``best_after_fraction``:
+        the authors' run.py line 234, ``epoch > 0.75 * epochs`` under EM&S, every epoch otherwise)."""
+        fraction = self.method.best_after_fraction
+        return fraction == 0 or epoch > fraction * self.cfg.epochs
+
     def summary(self, seconds: float = 0.0) -> dict[str, Any]:
         records = self.records
         accs = [r["test_acc"] for r in records]
+        eligible = [(a, i + 1) for i, a in enumerate(accs) if self._counts_for_best(i)]
+        best, best_epoch = max(eligible, key=lambda pair: (pair[0], -pair[1])) if eligible else (None, None)
         return {
             "method": self.cfg.method,
             "dataset": self.cfg.dataset,
             "sparsity": self.cfg.sparsity,
             "epochs": len(records),
             "final_acc": accs[-1] if accs else None,
-            "best_acc": max(accs) if accs else None,
+            # the authors' convention: the best test accuracy over the epochs that count (see _counts_for_best)
+            "best_acc": best,
+            "best_epoch": best_epoch,
+            "best_after_fraction": self.method.best_after_fraction,
             "aae": sum(accs) / len(accs) if accs else None,  # area across epochs: mean accuracy over epochs
             "anp": records[-1]["anp"] if records else None,
             "seconds": seconds,

@@ -181,7 +181,7 @@ def _with_masks(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, t
 class TransformerTrainer:
     """Train the encoder-decoder Transformer with a DST method; everything lands in a run directory."""
 
-    def __init__(self, cfg: TransformerConfig, run_dir: str | Path, tokenizer: Any = None) -> None:
+    def __init__(self, cfg: TransformerConfig, run_dir: str | Path, tokenizer: Any = None, method: Any = None) -> None:
         from netsci_dst.data.translation import cached_tokenizer, encode_pairs, load_multi30k
         from netsci_dst.dst.engine import DSTEngine
         from netsci_dst.dst.methods import get_method
@@ -196,9 +196,12 @@ class TransformerTrainer:
         self.train_src, self.train_tgt = encode_pairs(self.train_pairs, self.tokenizer)
         self.val_src, self.val_tgt = encode_pairs(self.val_pairs, self.tokenizer)
 
-        self.method = get_method(cfg.method, **cfg.method_overrides)
-        if "update_interval" not in cfg.method_overrides:
-            self.method = self.method.replace(update_interval=cfg.update_interval)
+        if method is not None:  # resuming: the recipe the run was started with, whatever the presets are now
+            self.method = method
+        else:
+            self.method = get_method(cfg.method, family="transformer", **cfg.method_overrides)
+            if "update_interval" not in cfg.method_overrides:
+                self.method = self.method.replace(update_interval=cfg.update_interval)
         self.model_config = cfg.model_config(self.tokenizer.vocab_size, self.tokenizer.pad_id)
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_config).to(self.device)
@@ -258,12 +261,16 @@ class TransformerTrainer:
     def resume(cls, run_dir: str | Path, **changes: Any) -> TransformerTrainer:
         """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
         from netsci_dst.data.translation import SubwordTokenizer
+        from netsci_dst.dst.methods import MethodConfig
 
         run = RunDir(run_dir)
         ckpt = load_checkpoint_of_kind(run.latest, "transformer", "a Transformer run")
         train = dict(ckpt["config"]["train"])
         train.update(changes)
-        trainer = cls(TransformerConfig.from_dict(train), run_dir, SubwordTokenizer.from_str(ckpt["tokenizer"]))
+        method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
+        trainer = cls(
+            TransformerConfig.from_dict(train), run_dir, SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method
+        )
         trainer.load_state(ckpt)
         run.rewind(trainer.records, trainer.snapshots)
         return trainer

@@ -104,7 +104,12 @@ def test_invariants_after_every_step_and_update(method, opt_kind, density, inter
             continue
         for name, mask in engine.masks.items():
             weight = model.get_submodule(name).weight
-            assert int(mask.sum()) == engine.target_links(name), (method, name)
+            row = [r for r in engine.history if r["layer"] == name][-1]
+            assert int(mask.sum()) == row["links"], (method, name)
+            if engine.config.density_schedule == "ems":  # a fixed share regrows, not back to a target
+                assert row["regrown"] == engine.schedules[name].grow_count(engine.step, mask.numel())
+            else:
+                assert int(mask.sum()) == engine.target_links(name), (method, name)
             removed = engine.latest[name]["removed"]
             regrown = engine.latest[name]["regrown"]
             flat_before, flat_after = before[name].reshape(-1), mask.reshape(-1)
@@ -114,7 +119,10 @@ def test_invariants_after_every_step_and_update(method, opt_kind, density, inter
             kept_removed = set(removed[flat_after[removed]].tolist())
             assert kept_removed <= set(regrown.tolist())
             assert torch.equal(flat_after, (flat_before & ~removed_mask) | _scatter(regrown, flat_after))
-            # regrown links start at weight 0 with zero optimizer state
+            # regrown links start at weight 0 with zero optimizer state (the authors' recipes: unless the same
+            # update removed them, then they keep their weight)
+            if engine.config.readded_keep_weight:
+                regrown = regrown[~flat_before[regrown]]
             assert torch.all(weight.reshape(-1)[regrown] == 0)
             for buf in states(opt, weight).values():
                 assert torch.all(buf.reshape(-1)[regrown] == 0)
@@ -204,7 +212,7 @@ def test_sparse_weight_not_in_optimizer():
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def constructed(early_stop=False, zeta=0.5):
+def constructed(early_stop=False, zeta=0.5, readded_keep_weight=True):
     """One sparse 4x4 layer with 8 links and hand-set weights and gradients (RigL-style: WM removal, gradient
     regrowth, no percolation)."""
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
@@ -219,6 +227,7 @@ def constructed(early_stop=False, zeta=0.5):
         zeta_schedule="constant",
         early_stop=early_stop,
         update_interval=10,
+        readded_keep_weight=readded_keep_weight,
     )
     mask = torch.zeros(4, 4, dtype=torch.bool)
     mask.view(-1)[[0, 1, 2, 3, 4, 5, 6, 7]] = True
@@ -236,8 +245,9 @@ def set_grad(model, hot):
     model[0].weight.grad = grad.view(4, 4).clone()
 
 
-def test_overlap_ratio_on_a_constructed_case():
-    model, _, engine = constructed()
+@pytest.mark.parametrize("keep", [True, False])
+def test_overlap_ratio_on_a_constructed_case(keep):
+    model, _, engine = constructed(readded_keep_weight=keep)
     set_grad(model, [0, 1, 8, 9])  # two removed links (0, 1) and two new ones (8, 9) get the largest gradients
     rows = engine.update()
     row = next(r for r in rows if r["layer"] == "0")
@@ -251,7 +261,9 @@ def test_overlap_ratio_on_a_constructed_case():
     expected[[0, 1, 4, 5, 6, 7, 8, 9]] = True
     assert torch.equal(model[0].weight_mask.view(-1), expected)
     w = model[0].weight.detach().view(-1)
-    assert torch.all(w[[0, 1, 8, 9]] == 0) and torch.equal(w[4:8], torch.tensor([5.0, 6.0, 7.0, 8.0]))
+    assert torch.all(w[[8, 9]] == 0) and torch.equal(w[4:8], torch.tensor([5.0, 6.0, 7.0, 8.0]))
+    # removed and regrown by the same update: the authors' code keeps the weight, the papers' text restarts at 0
+    assert torch.equal(w[[0, 1]], torch.tensor([0.1, 0.2]) if keep else torch.zeros(2))
     assert engine.last_update_summary()["overlap"] == 0.5
 
 
@@ -388,7 +400,8 @@ def test_layer_selection():
 def test_masks_are_buffers_and_weights_follow_swi():
     model = mlp((40, 60, 60, 4))
     opt = make_optimizer("sgd", model)
-    engine = DSTEngine(model, opt, "chts", density=0.1, total_steps=100)
+    with pytest.warns(UserWarning, match="no calibration data"):
+        engine = DSTEngine(model, opt, "chts-paper", density=0.1, total_steps=100)
     keys = model.state_dict().keys()
     assert "0.weight_mask" in keys and "2.weight_mask" in keys and "4.weight_mask" not in keys
     assert engine.init_topologies == {"0": "bsw", "2": "bsw"}
@@ -398,6 +411,24 @@ def test_masks_are_buffers_and_weights_follow_swi():
         std = float(w[mask].std())
         expected = math.sqrt(2.0) / math.sqrt(0.1 * w.shape[1])
         assert 0.8 * expected < std < 1.2 * expected
+
+
+@pytest.mark.parametrize(
+    "method,sigma",
+    [
+        # the authors' code: sqrt(2 / ((1 - S) N / n_in)) = sqrt(2 / (D n_out)), at EM&S's starting density 0.15
+        ("chts", lambda w: math.sqrt(2.0 / (0.15 * w.shape[0]))),
+        # --init_mode kaiming: dense Kaiming normal sqrt(2 / n_in), then masked
+        ("set", lambda w: math.sqrt(2.0 / w.shape[1])),
+    ],
+)
+def test_weight_init_of_the_authors_code(method, sigma):
+    model = mlp((200, 400, 400, 4))  # n_out != n_in, so fan-in and fan-out differ by 2x
+    engine = DSTEngine(model, make_optimizer("sgd", model), method, density=0.1, total_steps=100, data=None)
+    for name, mask in engine.masks.items():
+        w = model.get_submodule(name).weight.detach()
+        assert torch.all(w[~mask] == 0)
+        assert float(w[mask].std()) == pytest.approx(sigma(w), rel=0.08), name
 
 
 def test_structure_required_when_layers_do_not_chain():
@@ -443,7 +474,7 @@ def test_csti_with_data_and_fallback():
 
 def test_chtss_follows_the_sigmoid_density_schedule():
     model, opt, engine = build("chtss", total=41)
-    assert engine.planned_updates == 10
+    assert engine.topology_end == 0.75 * 41 and engine.planned_updates == 7  # steps 4, 8, ..., 28 < 30.75
     assert abs(engine.overall_density() - 0.5) < 0.01  # s_i = 0.5
     links = []
     for step in range(41):
@@ -452,20 +483,25 @@ def test_chtss_follows_the_sigmoid_density_schedule():
             links.append(sum(int(m.sum()) for m in engine.masks.values()))
             for name, mask in engine.masks.items():
                 assert int(mask.sum()) == engine.target_links(name)
-    assert len(links) == 10 and all(a >= b for a, b in zip(links, links[1:], strict=False))
+    assert len(links) == 7 and all(a >= b for a, b in zip(links, links[1:], strict=False))
     assert abs(engine.overall_density() - 0.25) < 0.01
     assert any(r["pruned"] > 0 for r in engine.history)
 
 
-def test_mest_ems_prunes_to_target_and_regrows_the_overshoot():
-    model, opt, engine = build("mest", total=41)
+def test_mest_ems_prunes_its_share_and_regrows_the_overshoot():
+    model, opt, engine = build("mest", total=41)  # density 0.25: start at 0.30, T_end = 30.75, updates 4..28
     for name, mask in engine.masks.items():
-        assert int(mask.sum()) == engine.target_links(name, 0) > engine._links(name, 0.25)
+        assert int(mask.sum()) == engine.target_links(name, 0) == int((1 - (1 - 0.25 - 0.05)) * mask.numel())
     for step in range(41):
         train_step(model, opt, step)
+    assert engine.n_updates == 7
     first = [r for r in engine.history if r["update"] == 1]
-    assert all(r["regrown"] > 0 and r["pruned"] == r["regrown"] for r in first)
-    assert all(r["regrown"] == 0 for r in engine.history if r["update"] == 10)
+    for r in first:
+        n_cells = engine.masks[r["layer"]].numel()
+        s0 = 1 - 0.25 - 0.05
+        nnz = engine.target_links(r["layer"], 0)
+        assert r["pruned"] == int(nnz * ((1 - s0 - 0.25) / (1 - s0))) and r["regrown"] == int(0.05 * n_cells)
+    assert all(r["regrown"] == 0 for r in engine.history if r["update"] == 7)  # step 28 >= T_end - 4
 
 
 def test_fc_is_a_no_op():

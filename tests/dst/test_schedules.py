@@ -6,10 +6,12 @@ import pytest
 
 from netsci_dst.dst.schedules import (
     DensitySchedule,
+    EMSSchedule,
     cosine_zeta,
     cubic_sparsity,
     ems_extra_density,
     linear,
+    linear_temperature,
     sigmoid_sparsity,
     soft_temperature,
 )
@@ -145,18 +147,50 @@ def test_sigmoid_rejects_bad_input(kwargs):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_ems_extra_density_steps():
-    assert ems_extra_density(0, 100) == 0.05
-    assert ems_extra_density(60, 100) == 0.05
-    assert ems_extra_density(60.5, 100) == 0.025
-    assert ems_extra_density(99, 100) == 0.025
-    assert ems_extra_density(100, 100) == 0.0
-    assert ems_extra_density(1000, 100) == 0.0
-    assert ems_extra_density(10, 100, start_extra=0.02) == 0.02
-    assert ems_extra_density(70, 100, start_extra=0.02) == 0.01
-    for bad in ((-1, 100), (0, 0), (0, 100, 1.0), (0, 100, -0.1)):
+def test_ems_extra_density_is_the_authors_rule():
+    # t <= 0.6 T_end: 0.05; t < T_end - interval: 0.025; the last update before T_end: 0
+    # (mlp_and_cnn/dst_scheduler.py lines 494-503: step <= T_end * 0.6, step < T_end - delta_T, else)
+    t_end, dt = 4230.0, 188  # 30 epochs of 188 steps, T_end = 0.75 of training
+    assert ems_extra_density(188, t_end, dt) == 0.05
+    assert ems_extra_density(2538, t_end, dt) == 0.05  # 0.6 T_end = 2538 exactly: still 5 %
+    assert ems_extra_density(2539, t_end, dt) == 0.025
+    assert ems_extra_density(3948, t_end, dt) == 0.025  # 21 * 188 < 4230 - 188 = 4042
+    assert ems_extra_density(4136, t_end, dt) == 0.0  # 22 * 188: the last update before T_end
+    assert ems_extra_density(4042, t_end, dt) == 0.0
+    assert ems_extra_density(10, 100, 1, start_extra=0.02) == 0.02
+    assert ems_extra_density(70, 100, 1, start_extra=0.02) == 0.01
+    for bad in ((-1, 100, 1), (0, 0, 1), (0, 100, 0), (0, 100, 1, 1.0), (0, 100, 1, -0.1)):
         with pytest.raises(DstnetError):
             ems_extra_density(*bad)
+
+
+def test_ems_schedule_counts_are_the_authors_expressions():
+    d = 1 - 0.99  # the authors' dense_allocation = 1 - sparsity, in floats
+    s = EMSSchedule(final=d, extra=0.05, t_end=4230.0, interval=188)
+    n_cells = 1568 * 784
+    s0 = 1 - d - 0.05
+    assert s.sparsity_after(None) == s0
+    assert s.initial_links(n_cells) == int((1 - s0) * n_cells) == 73758
+    assert s.prune_count(73758, s0) == int(73758 * ((1 - s0 - d) / (1 - s0)))
+    assert s.grow_count(188, n_cells) == int(0.05 * n_cells) == 61465
+    assert s.grow_count(2539, n_cells) == int(0.025 * n_cells)
+    assert s.grow_count(4136, n_cells) == 0
+    assert s.sparsity_after(2539) == 1 - d - 0.025 and s.sparsity_after(4136) == 1 - d
+    assert s.prune_count(12_000, 1 - d) == 0  # at the target: nothing to prune
+    with pytest.raises(DstnetError):
+        EMSSchedule(final=0.0, extra=0.05, t_end=10.0, interval=1)
+
+
+def test_linear_temperature_is_the_codes_rule():
+    # T = 1 + step * 2 / T_end (mlp_and_cnn/dst_scheduler.py line 440); LLM: start_T + step (end_T - start_T) / T_end
+    assert linear_temperature(0, 4230.0) == 1.0
+    assert linear_temperature(2115, 4230.0) == 1 + 2115 * (2 / 4230.0)
+    assert linear_temperature(4136, 4230.0) == pytest.approx(1 + 4136 * 2 / 4230.0, rel=1e-15)
+    assert linear_temperature(5000, 4230.0) == 3.0
+    assert linear_temperature(3750, 7500.0, 1.0, 9.0) == 5.0
+    for bad in ((-1, 10.0), (1, 0.0), (1, 10.0, -1.0, 3.0)):
+        with pytest.raises(DstnetError):
+            linear_temperature(*bad)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -190,17 +224,6 @@ def test_density_schedule_cubic():
     assert s.density_at(0, 0) == 0.1
 
 
-def test_density_schedule_ems_overshoot():
-    s = DensitySchedule("ems", final=0.1, end_fraction=0.5)
-    n = 100  # t_end = 50 updates; the overshoot halves after update 30
-    assert s.density_at(0, n) == pytest.approx(0.15, abs=1e-15)
-    assert s.density_at(30, n) == pytest.approx(0.15, abs=1e-15)
-    assert s.density_at(31, n) == pytest.approx(0.125, abs=1e-15)
-    assert s.density_at(50, n) == 0.1
-    assert s.density_at(99, n) == 0.1
-    assert DensitySchedule("ems", final=0.98).density_at(0, 10) == 1.0
-
-
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -211,7 +234,7 @@ def test_density_schedule_ems_overshoot():
         {"kind": "sigmoid", "final": 0.1, "k": 0.0},
         {"kind": "sigmoid", "final": 0.1, "end_fraction": 0.0},
         {"kind": "sigmoid", "final": 0.1, "end_fraction": 1.2},
-        {"kind": "ems", "final": 0.1, "ems_extra": 1.0},
+        {"kind": "ems", "final": 0.1},
         {"kind": "constant", "final": math.nan},
     ],
 )
