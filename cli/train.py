@@ -72,7 +72,14 @@ def train() -> None:
 )
 @click.option("--init", "init_topology", type=str, help="Initial topology: er, bsw, bsf, brf, csti [method default].")
 @click.option("--beta", type=float, help="BSW rewiring probability for --init bsw [default 0.25].")
-@click.option("--lr", type=float, default=0.025, show_default=True, help="Initial learning rate (linear decay).")
+@click.option(
+    "--lr",
+    type=float,
+    default=0.025,
+    show_default=True,
+    help="Initial learning rate (decays linearly per epoch to --lr-end over the first 90% of the epochs, as in the "
+    "authors' code).",
+)
 @click.option("--lr-end", type=float, default=2.5e-4, show_default=True, help="Final learning rate.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -173,44 +180,76 @@ def train_mlp(
             f"on {trainer.device}; run directory {out}"
         )
     summary = trainer.train()
-    click.echo(
-        f"done: final test accuracy {summary['final_acc']:.4f}, best {summary['best_acc']:.4f}, "
-        f"AAE {summary['aae']:.4f}, ANP {summary['anp']:.3f}; run directory {summary['run_dir']}"
-    )
+    click.echo(f"done: {_summary_line(summary)}; run directory {summary['run_dir']}")
+
+
+def _summary_line(summary: dict) -> str:
+    """Final and best test accuracy (the recipe's convention: the best after a fraction of training), AAE, ANP."""
+    after = summary["best_after_fraction"]
+    where = f" after {after:g} of training" if after else ""
+    best = f"best {summary['best_acc']:.4f} (epoch {summary['best_epoch']}{where})"
+    return f"final test accuracy {summary['final_acc']:.4f}, {best}, AAE {summary['aae']:.4f}, ANP {summary['anp']:.3f}"
 
 
 @click.command("methods")
 @click.argument("name", required=False)
-def methods(name):
-    """List the DST method presets, or show every setting of one (NAME)."""
-    from netsci_dst.dst.methods import METHODS, get_method
+@click.option(
+    "--family",
+    type=click.Choice(["mlp", "transformer"]),
+    help="Only the recipes of one model family [default: both].",
+)
+def methods(name, family):
+    """List the DST recipes, or show one (NAME): its source in the authors' code, notes and every setting.
 
+    \b
+    The recipes are what the authors' released code runs (file, lines and commit shown); where they released no
+    command for a method, the recipe is assembled from their code's options ("assembled"); "chts-paper" is the
+    fixed-density CHTs their papers' text describes. Examples:
+      dstnet methods
+      dstnet methods chts
+      dstnet methods chtss --family transformer
+    """
+    from netsci_dst.dst.methods import FAMILIES, RECIPES, get_recipe
+
+    families = [family] if family else list(FAMILIES)
     if name:
-        cfg = get_method(name)
-        width = max(len(k) for k in cfg.to_dict())
-        for key, value in cfg.to_dict().items():
-            click.echo(f"{key:<{width}}  {value}")
+        shown = 0
+        for fam in families:
+            if name.lower() not in RECIPES[fam]:
+                continue
+            shown += 1
+            _show_recipe(get_recipe(name, fam))
+        if not shown:
+            known = sorted({n for fam in families for n in RECIPES[fam]})
+            raise DstnetError(f"unknown method {name!r} (known: {', '.join(known)})")
         return
-    header = (
-        f"{'method':<7} {'init':<6} {'removal':<8} {'regrowth':<9} {'linkpred':<8} {'percol.':<7} "
-        f"{'early stop':<10} {'density':<8}"
-    )
-    click.echo(header)
-    for key in METHODS:
-        c = get_method(key)
-        if not c.sparse:
-            click.echo(f"{key:<7} dense training (no masks)")
-            continue
-        linkpred = c.linkpred if c.regrowth.startswith("ch") else "-"
-        click.echo(
-            f"{key:<7} {c.init_topology:<6} {c.removal:<8} {c.regrowth:<9} {linkpred:<8} "
-            f"{'yes' if c.percolation else 'no':<7} {'yes' if c.early_stop else 'no':<10} "
-            f"{c.density_schedule:<8}"
-        )
+    for fam in families:
+        click.echo(f"{fam.upper() if fam == 'mlp' else fam.capitalize()} recipes (dstnet train {fam} --method NAME):")
+        width = max(len(n) for n in RECIPES[fam])
+        for recipe in RECIPES[fam].values():
+            click.echo(f"  {recipe.name:<{width}}  {recipe.origin:<9}  {recipe.summary}")
+        click.echo("")
     click.echo(
-        "\nEvery field can be overridden: dstnet train mlp --method chts --set KEY=VALUE; "
-        "'dstnet methods NAME' shows all fields."
+        "origin: code = the authors' released command; assembled = no released command, built from their code's "
+        "options; paper = the papers' text. 'dstnet methods NAME' shows the source and every field; override any "
+        "field with --set KEY=VALUE."
     )
+
+
+def _show_recipe(recipe) -> None:
+    import textwrap
+
+    title = f"{recipe.name} ({recipe.family}, {recipe.origin}): {recipe.summary}"
+    click.echo(title)
+    for label, text in (("source", recipe.source), ("notes", recipe.notes)):
+        if text:
+            wrapped = textwrap.wrap(text, width=110, initial_indent=f"  {label}: ", subsequent_indent=" " * 10)
+            click.echo("\n".join(wrapped))
+    values = recipe.config.to_dict()
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        click.echo(f"  {key:<{width}}  {value}")
+    click.echo("")
 
 
 @train.command("transformer")

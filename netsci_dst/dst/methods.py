@@ -52,6 +52,8 @@ REGROW_INITS = ("zero", "swi")
 
 #: The model families with their own recipes: the paper MLP and the encoder-decoder Transformer.
 FAMILIES = ("mlp", "transformer")
+#: Where a recipe comes from (see :class:`Recipe`).
+ORIGINS = ("code", "assembled", "paper")
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,9 @@ class Recipe:
         summary: one line for ``dstnet methods``.
         config: the :class:`MethodConfig`.
         source: where the recipe comes from: repository, commit, file and lines, or the paper's section.
+        origin: ``"code"`` (a command or script the authors released), ``"assembled"`` (no command for this
+            method on this model: built from their code's options, said in ``notes``) or ``"paper"`` (the papers'
+            text, where it differs from their code).
         notes: what was assembled or chosen where the source is silent or broken.
     """
 
@@ -294,7 +299,12 @@ class Recipe:
     summary: str
     config: MethodConfig
     source: str
+    origin: str = "code"
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        _choice("origin", self.origin, ORIGINS)
+        _choice("family", self.family, FAMILIES)
 
 
 #: The authors' MLP training loop: one update per epoch, on the last batch, whose optimizer step is skipped
@@ -324,7 +334,7 @@ _RECIPES: list[Recipe] = [
         f"{CHT_CODE}: Readme.md 'SET on EMNIST-MLP task' command; mlp_and_cnn/dst_scheduler.py lines 250-256 "
         "(random mask), 676-683 (magnitude), 750-768 (random regrowth), 803-806 (new links at 0); run.py lines "
         "195-198 (T_end = all epochs without --adaptive_zeta)",
-        "Plain magnitude removal, not the original SET's sign-aware rule (removal='set' gives that).",
+        notes="Plain magnitude removal, not the original SET's sign-aware rule (removal='set' gives that).",
     ),
     Recipe(
         "rigl",
@@ -342,7 +352,8 @@ _RECIPES: list[Recipe] = [
         ),
         f"{CHT_CODE}: mlp_and_cnn/run.py options --regrow_method gradient --adaptive_zeta; dst_scheduler.py lines "
         "359-360 (cosine zeta), 770-787 (gradient regrowth); run.py lines 195-196 (T_end = 0.75)",
-        "No RigL command in the authors' Readme: the SET command with gradient regrowth and --adaptive_zeta, as "
+        origin="assembled",
+        notes="No RigL command in the authors' Readme: the SET command with gradient regrowth and --adaptive_zeta, as "
         "RigL's paper anneals zeta to 0 at 0.75 of training.",
     ),
     Recipe(
@@ -366,7 +377,8 @@ _RECIPES: list[Recipe] = [
         f"{CHT_CODE}: mlp_and_cnn/run.py options --remove_method MEST --EM_S; dst_scheduler.py lines 120-121 "
         "(start at density + 0.05), 664-665 and 684-691 (prune to the target by |W| + 0.01|grad|), 731-747 (regrow "
         "5 %, 2.5 %, none at the end), 750-768 (random regrowth); run.py line 234 (best after 0.75)",
-        "No MEST command in the authors' Readme: their MEST option with EM&S, as MEST's paper runs it.",
+        origin="assembled",
+        notes="No MEST command in the authors' Readme: their MEST option with EM&S, as MEST's paper runs it.",
     ),
     Recipe(
         "cht",
@@ -386,7 +398,7 @@ _RECIPES: list[Recipe] = [
         f"{CHT_CODE}: Readme.md 'CHT on EMNIST-MLP task' command (--regrow_method CH3_L3p --chain_removal "
         "--adaptive_zeta --early_stop --self_correlated_sparse --dim 2 --init_mode swi); mlp_and_cnn/"
         "dst_scheduler.py lines 398-485 (removal, chain removal), 565-616 (CH3-L3 top-k), 626-629 (early stop)",
-        "As released, this command stops with NotImplementedError (dst_scheduler.py lines 489-490 accept only the "
+        notes="As released, this command stops with NotImplementedError (dst_scheduler.py lines 489-490 accept only the "
         "soft CH rules with --chain_removal); dstnet runs it with the code's rigid branch (lines 614-616).",
     ),
     Recipe(
@@ -409,7 +421,7 @@ _RECIPES: list[Recipe] = [
         f"{CHT_CODE}: Readme.md 'CHTs on EMNIST-MLP task' command (--regrow_method CH3_L3p_soft --remove_method "
         "weight_magnitude --chain_removal --EM_S --self_correlated_sparse --dim 2 --init_mode swi --zeta 0.3); "
         "mlp_and_cnn/dst_scheduler.py lines 120-121, 408-434, 481-485, 494-516, 565-613; run.py lines 195-196, 234",
-        "The command's --zeta 0.3 has no effect under EM&S (line 409 replaces it), hence zeta=0 here.",
+        notes="The command's --zeta 0.3 has no effect under EM&S (line 409 replaces it), hence zeta=0 here.",
     ),
     Recipe(
         "chts-paper",
@@ -432,7 +444,8 @@ _RECIPES: list[Recipe] = [
         ),
         "CHTs paper (Zhang et al. 2024) sections 3.2-3.3 and CHTss paper Table 7 (fixed 99 % sparsity); "
         "ALGORITHMS.md sections 1.5-1.6 and 2.2",
-        "What the papers' text describes: constant density, zeta 0.3 until the end of training, SWI with fan-in.",
+        origin="paper",
+        notes="What the papers' text describes: constant density, zeta 0.3 until the end of training, SWI with fan-in.",
     ),
     Recipe(
         "chtss",
@@ -462,7 +475,8 @@ _RECIPES: list[Recipe] = [
         f"CHTss paper (arXiv 2501.19107) eq. 4 and Table 7; {CHTSS_CODE}: llm/script.sh lines 95-108 (--granet "
         "--granet_init_sparsity 0.5 --pruning_method ri --pruning_scheduler s_shape), llm/dst_scheduler.py lines "
         "604-669 (sigmoid, RI with 1e-5)",
-        "The authors released no MLP code for CHTss: the MLP CHTs recipe's start, percolation and SWI, the LLM "
+        origin="assembled",
+        notes="The authors released no MLP code for CHTss: the MLP CHTs recipe's start, percolation and SWI, the LLM "
         "code's sigmoid decay and RI pruning, the MLP code's soft removal (T = 1 + 2 t / T_end) and cosine zeta, "
         "node-based CH2-L3n (the CHTss paper's scorer; exact CH3-L3 is slow at the starting density 0.5). The "
         "decay reaches the target at the last update (the LLM code's 0.8 of training runs past its T_end = 0.75).",
@@ -515,7 +529,8 @@ _RECIPES: list[Recipe] = [
             **_TF,
         ),
         f"{CHT_CODE}: Transformer/dst_scheduler.py lines 624-642 (MEST score); EM&S as in mlp_and_cnn",
-        "No Transformer script for MEST: the code's MEST option with the MLP code's EM&S.",
+        origin="assembled",
+        notes="No Transformer script for MEST: the code's MEST option with the MLP code's EM&S.",
     ),
     Recipe(
         "cht",
@@ -535,7 +550,8 @@ _RECIPES: list[Recipe] = [
             **_TF,
         ),
         f"{CHT_CODE}: Transformer/iwslt_CHTs.sh with hard removal and rigid CH3-L3 (CHT paper section 4)",
-        "No Transformer script for CHT: the CHTs script's start and schedule with CHT's hard rules.",
+        origin="assembled",
+        notes="No Transformer script for CHT: the CHTs script's start and schedule with CHT's hard rules.",
     ),
     Recipe(
         "chts",
@@ -561,7 +577,7 @@ _RECIPES: list[Recipe] = [
         "--remove_method weight_magnitude_soft --WS --ws_beta 0.25 --adaptive_zeta); Transformer/dst_scheduler.py "
         "lines 377-391 (T = 1 + 2 step / T_end), 433-437 (q/k, v->o, w1->w2 chain removal), 470-507 and 550-556 "
         "(soft CH2-L3n)",
-        "As released the script stops at its first update (dst_scheduler.py line 560 reads args.tiedrank, which "
+        notes="As released the script stops at its first update (dst_scheduler.py line 560 reads args.tiedrank, which "
         "the Transformer's options do not define).",
     ),
     Recipe(
@@ -592,7 +608,8 @@ _RECIPES: list[Recipe] = [
         ),
         f"CHTss paper (arXiv 2501.19107) eq. 4 and Table 2; {CHTSS_CODE}: llm/script.sh lines 95-108, "
         "llm/dst_scheduler.py lines 604-669",
-        "No Transformer script for CHTss: the Transformer CHTs script with the LLM code's sigmoid decay and RI "
+        origin="assembled",
+        notes="No Transformer script for CHTss: the Transformer CHTs script with the LLM code's sigmoid decay and RI "
         "pruning, reaching the target at the last update.",
     ),
 ]

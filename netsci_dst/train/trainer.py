@@ -384,9 +384,10 @@ class MLPTrainer:
 
     def _counts_for_best(self, epoch: int) -> bool:
         """Whether epoch ``epoch`` (0-based) counts for the best accuracy (the recipe's ``best_after_fraction``:
-        the authors' run.py line 234, ``epoch > 0.75 * epochs`` under EM&S, every epoch otherwise)."""
+        the authors' run.py line 234, ``epoch > 0.75 * epochs`` under EM&S, every epoch otherwise). The last epoch
+        always counts, so runs of 4 epochs or fewer have a best too (the authors' rule would leave them none)."""
         fraction = self.method.best_after_fraction
-        return fraction == 0 or epoch > fraction * self.cfg.epochs
+        return fraction == 0 or epoch > fraction * self.cfg.epochs or epoch == self.cfg.epochs - 1
 
     def summary(self, seconds: float = 0.0) -> dict[str, Any]:
         records = self.records

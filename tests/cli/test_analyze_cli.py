@@ -19,10 +19,10 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny CHTs run: 2 epochs, one topology update, snapshots 0 and 1."""
+    """A tiny fixed-density CHTs run: 2 epochs, one topology update, snapshots 0 and 1."""
     out = tmp_path_factory.mktemp("analyze") / "run"
     r = run(
-        "train", "mlp", "--method", "chts", "--epochs", 2, "--sizes", "784,64,64,10", "--sparsity", 0.9,
+        "train", "mlp", "--method", "chts-paper", "--epochs", 2, "--sizes", "784,64,64,10", "--sparsity", 0.9,
         "--train-limit", 300, "--test-limit", 100, "--quiet", "--out", out,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -90,7 +90,7 @@ def test_json_holds_requested_measures(trained, tmp_path):
     r = run("analyze", ckpt, "--powerlaw", "--cap", "--elm", "--json", out)
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert data["kind"] == "checkpoint" and data["method"] == "chts"
+    assert data["kind"] == "checkpoint" and data["method"] == "chts-paper"
     measures = data["measures"]
     assert measures["measures"] == ["powerlaw", "cap"] and "summary" not in measures and "anp" not in measures
     assert [p["layer"] for p in measures["powerlaw"]] == ["layers.0", "layers.1"]

@@ -60,12 +60,16 @@ def test_train_mlp_chts_one_epoch_on_bundled_data(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["final_acc"] > 0.5  # chance is 0.1
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 1 and records[0]["density"] == pytest.approx(0.01, abs=1e-4)
+    # one epoch has no update (the first is at its end, the optimizer step skipped): EM&S's start, density + 0.05
+    assert len(records) == 1 and records[0]["density"] == pytest.approx(0.06, abs=1e-4)
+    # the best accuracy counts only after 0.75 of training under EM&S (the authors' run.py), and the last epoch
+    assert summary["best_acc"] == summary["final_acc"] and summary["best_after_fraction"] == 0.75
+    assert "final test accuracy" in r.output and "(epoch 1 after 0.75 of training)" in r.output
     assert (out / "checkpoints" / "latest.pt").exists() and (out / "checkpoints" / "best.pt").exists()
     first = load_npz(out / "masks" / "update_00000.npz")
     assert [m.shape for m in first] == [(1568, 784), (1568, 1568), (1568, 1568)]
     config = json.loads((out / "config.json").read_text())
-    assert config["method"]["removal"] == "soft" and config["train"]["lr"] == 0.025
+    assert config["method"]["density_schedule"] == "ems" and config["train"]["lr"] == 0.025
 
 
 def _cli(*args):
@@ -195,13 +199,27 @@ def test_set_overrides_reach_the_method(tmp_path):
     assert method["init_topology"] == "bsw" and method["init_params"]["beta"] == 0.5
 
 
-def test_methods_lists_presets_and_shows_one():
+def test_methods_lists_recipes_and_shows_one_with_its_source():
+    from netsci_dst.dst.methods import RECIPES
+
     r = CliRunner().invoke(main, ["methods"])
     assert r.exit_code == 0
-    for name in ("fc", "set", "rigl", "mest", "cht", "chts", "chtss"):
-        assert any(line.startswith(name + " ") for line in r.output.splitlines())
+    lines = r.output.splitlines()
+    mlp_at, tf_at = (
+        lines.index(next(x for x in lines if x.startswith("MLP"))),
+        lines.index(next(x for x in lines if x.startswith("Transformer"))),
+    )
+    for family, block in (("mlp", lines[mlp_at:tf_at]), ("transformer", lines[tf_at:])):
+        for name, recipe in RECIPES[family].items():
+            assert any(line.split()[:2] == [name, recipe.origin] for line in block if line.strip()), (family, name)
     r = CliRunner().invoke(main, ["methods", "chtss"])
-    assert "density_schedule" in r.output and "sigmoid" in r.output
+    assert r.exit_code == 0 and r.output.count("chtss (") == 2  # the MLP and the Transformer recipe
+    assert "density_schedule" in r.output and "sigmoid" in r.output and "source:" in r.output
+    r = CliRunner().invoke(main, ["methods", "chts", "--family", "mlp"])
+    assert "d1677b55a42c7b10be777ea9ab64dab4bdf35626" in r.output and "ems" in r.output
+    assert "(transformer" not in r.output
+    r = CliRunner().invoke(main, ["methods", "chts-paper", "--family", "transformer"])
+    assert r.exit_code == 2 and "unknown method" in r.output
     r = CliRunner().invoke(main, ["methods", "nope"])
     assert r.exit_code == 2
 
@@ -217,3 +235,59 @@ def test_snapshots_follow_updates(tmp_path):
     m0, m1 = load_npz(snaps[0]), load_npz(snaps[1])
     assert all(a.sum() == b.sum() for a, b in zip(m0, m1, strict=True))  # SET keeps density
     assert any(not np.array_equal(a, b) for a, b in zip(m0, m1, strict=True))  # ...and changes links
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the authors' learning-rate schedule and best-accuracy convention
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epochs", [1, 5, 30, 100])
+def test_learning_rate_is_torchs_linearlr_stepped_per_epoch(epochs):
+    # run.py: LinearLR(optimizer, start_factor=1, end_factor=0.01, total_iters=int(epochs * 0.9)), stepped per epoch
+    from netsci_dst.train.trainer import learning_rate
+
+    cfg = TrainConfig(epochs=epochs, lr=0.025, lr_end=2.5e-4)
+    per_epoch = 7
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.025)
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1, end_factor=0.01, total_iters=int(epochs * 0.9))
+    for epoch in range(epochs):
+        expected = opt.param_groups[0]["lr"]
+        for b in (0, per_epoch - 1):
+            assert learning_rate(cfg, epoch * per_epoch + b, epochs * per_epoch) == pytest.approx(expected, rel=1e-12)
+        opt.step()
+        sched.step()
+
+
+def test_legacy_runs_keep_the_per_step_schedule():
+    from netsci_dst.train.trainer import learning_rate
+
+    cfg = TrainConfig.from_dict({k: v for k, v in TrainConfig(epochs=3).to_dict().items() if k != "lr_decay_fraction"})
+    assert cfg.lr_decay_fraction is None
+    assert learning_rate(cfg, 0, 11) == 0.025 and learning_rate(cfg, 10, 11) == pytest.approx(2.5e-4, rel=1e-12)
+    assert learning_rate(cfg, 5, 11) == pytest.approx((0.025 + 2.5e-4) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("method,eligible", [("chts", [7]), ("chts-paper", list(range(8)))])
+def test_best_accuracy_counts_after_the_recipes_fraction(tmp_path, method, eligible):
+    """run.py line 234: under EM&S the best is recorded only for epochs > 0.75 * epochs (0-based: 7 of 8)."""
+    # (with 8 epochs the authors' rule and the last-epoch rule agree; see test_short_runs_count_their_last_epoch)
+    cfg = TrainConfig(method=method, epochs=8, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
+    trainer = MLPTrainer(cfg, tmp_path / "run")
+    accs = [0.5, 0.9, 0.8, 0.7, 0.6, 0.65, 0.7, 0.75]
+    trainer.records = [{"test_acc": a, "anp": 1.0} for a in accs]
+    assert [e for e in range(8) if trainer._counts_for_best(e)] == eligible
+    summary = trainer.summary()
+    best = max(accs[e] for e in eligible)
+    assert summary["best_acc"] == best and summary["best_epoch"] == accs.index(best) + 1
+    assert summary["final_acc"] == 0.75 and summary["aae"] == pytest.approx(sum(accs) / 8)
+
+
+def test_short_runs_count_their_last_epoch(tmp_path):
+    cfg = TrainConfig(method="chts", epochs=4, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
+    trainer = MLPTrainer(cfg, tmp_path / "run")
+    # the authors' rule (epoch > 3) leaves no epoch of 4; dstnet counts the last one
+    assert [e for e in range(4) if trainer._counts_for_best(e)] == [3]
+    cfg = TrainConfig(method="chts", epochs=100, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
+    trainer = MLPTrainer(cfg, tmp_path / "run100")
+    assert [e for e in range(100) if trainer._counts_for_best(e)] == list(range(76, 100))  # exactly run.py's rule

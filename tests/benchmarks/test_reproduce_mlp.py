@@ -1,0 +1,60 @@
+"""benchmarks/reproduce_mlp.py end to end on a tiny setting: the table's columns, reuse of complete runs, README."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce_mlp", ROOT / "benchmarks" / "reproduce_mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_reproduction_table_reuse_and_readme(tmp_path, reproduce, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- reproduce_mlp:quick -->\nold table\n<!-- /reproduce_mlp:quick -->\nafter\n")
+    argv = [
+        "--methods", "fc,chts", "--epochs", "2", "--seeds", "1", "--train-limit", "300", "--test-limit", "100",
+        "--out", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    text = reproduce.main([*argv, "--readme", str(readme)])
+    header = next(line for line in text.splitlines() if line.startswith("| method"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == [
+        "method", "origin", "seeds x epochs", "best accuracy %", "final accuracy %", "ANP %", "AAE %",
+        "time per run", "paper accuracy % (ANP %)",
+    ]  # fmt: skip
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| fc ") or line.startswith("| chts ")}  # fmt: skip
+    assert rows["fc"][1:3] == ["code", "1 x 2"] and rows["fc"][5] == "-" and rows["fc"][8] == "98.78"
+    summary = json.loads((tmp_path / "runs" / "chts-seed0" / "summary.json").read_text())
+    assert rows["chts"][4] == f"{summary['final_acc'] * 100:.2f}" and rows["chts"][8] == "98.81 (20)"
+    # two epochs of EM&S: only the last epoch counts for the best (after 0.75 of training)
+    assert summary["best_epoch"] == 2 and rows["chts"][3] == f"{summary['best_acc'] * 100:.2f}"
+    content = readme.read_text()
+    assert "old table" not in content and content.startswith("intro\n") and content.endswith("after\n")
+    assert "python benchmarks/reproduce_mlp.py --methods fc,chts --epochs 2" in content and header in content
+    assert "--readme" not in content
+
+    # a rerun reuses the complete runs: nothing is trained again
+    def no_training(*args, **kwargs):
+        raise AssertionError("a complete run was trained again")
+
+    monkeypatch.setattr(reproduce.MLPTrainer, "__init__", no_training)
+    again = reproduce.main(argv)
+    assert [line for line in again.splitlines() if line.startswith("| ")] == [
+        line for line in text.splitlines() if line.startswith("| ")
+    ]
+
+
+def test_unknown_method_fails_before_training(tmp_path, reproduce):
+    with pytest.raises(Exception, match="unknown method"):
+        reproduce.main(["--methods", "fc,nope", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
