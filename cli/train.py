@@ -47,7 +47,12 @@ def train() -> None:
 
 
 @train.command("mlp")
-@click.option("--method", default="chts", show_default=True, help="DST method preset (see 'dstnet methods').")
+@click.option(
+    "--method",
+    default="chts",
+    show_default=True,
+    help="DST recipe, as the authors' code runs it (see 'dstnet methods'; chts-paper: the papers' fixed-density CHTs).",
+)
 @click.option("--sparsity", type=float, default=0.99, show_default=True, help="Fraction of links removed, [0, 1).")
 @click.option(
     "--epochs",
@@ -253,7 +258,12 @@ def _show_recipe(recipe) -> None:
 
 
 @train.command("transformer")
-@click.option("--method", default="chtss", show_default=True, help="DST method preset (see 'dstnet methods').")
+@click.option(
+    "--method",
+    default="chtss",
+    show_default=True,
+    help="DST recipe for the Transformer, as the authors' scripts run it (see 'dstnet methods --family transformer').",
+)
 @click.option("--sparsity", type=float, default=0.9, show_default=True, help="Fraction of links removed, [0, 1).")
 @click.option(
     "--preset",
