@@ -31,7 +31,8 @@ until the topology freezes):
 
 1. prune to the scheduled density, when the schedule asks for fewer links (``prune_removal``, CHTss: RI; EM&S:
    ``int(nnz (1 - S - D) / (1 - S))`` links, see :class:`~netsci_dst.dst.schedules.EMSSchedule`);
-2. remove ``round(zeta_t * nnz)`` links by the configured rule (WM, SET, RI, MEST, soft);
+2. remove ``int(zeta_t * nnz)`` links by the configured rule (WM, SET, RI, MEST, soft), truncated as in the
+   authors' code;
 3. network percolation over the layer structure (CHT family);
 4. regrow exactly the links needed to reach the scheduled link count (EM&S: ``int(extra_t * n_in * n_out)``
    links, nothing at the last update), by CH scores on the mask after 1-3;
@@ -124,10 +125,6 @@ def select_sparse_layers(model: nn.Module, sparse_layers: LayerSpec = None) -> l
         if len(set(names)) != len(names):
             raise DstnetError(f"sparse_layers: duplicate names in {names}")
     return names
-
-
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
 
 
 def _fill_flat(tensor: torch.Tensor, flat_idx: torch.Tensor, value: Any) -> None:
@@ -511,6 +508,10 @@ class DSTEngine:
         )
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        # the hook sees step's positional arguments with the optimizer first: (optimizer, closure?)
+        if any(a is not None and a is not optimizer for a in args) or kwargs.get("closure") is not None:
+            # a closure recomputes the gradients after this hook: they would escape the masking
+            raise DstnetError("DSTEngine does not support optimizer.step(closure): call loss.backward() first")
         due = self._update_due(self.step + 1)
         stash = self.config.needs_grad and due
         with torch.no_grad():
@@ -672,7 +673,7 @@ class DSTEngine:
                 drop = select_removal(weight, current, n_prune, cfg.prune_removal, grad=grad, **kw)
                 current = current & ~drop
             pruned[name] = n_prune
-            n_remove = _round_half_up(zeta * (nnz - n_prune))
+            n_remove = int(zeta * (nnz - n_prune))  # the authors' int(n_ones * drop_fraction)
             if n_remove:
                 drop = select_removal(weight, current, n_remove, cfg.removal, grad=grad, **kw)
                 current = current & ~drop

@@ -238,8 +238,13 @@ class MethodConfig:
         values = dict(values)
         if "zeta_end_fraction" in values:
             legacy_end = values.pop("zeta_end_fraction")
-            cosine = values.get("zeta_schedule") == "cosine"
-            values.setdefault("topology_end_fraction", legacy_end if cosine else 1.0)
+            if values.get("zeta_schedule") == "cosine":
+                end = legacy_end
+            elif values.get("density_schedule") == "ems":  # the old EM&S ended at schedule_end_fraction
+                end = values.get("schedule_end_fraction", 1.0)
+            else:
+                end = 1.0
+            values.setdefault("topology_end_fraction", end)
             values.setdefault("temperature_schedule", "delta")
             values.setdefault("swi_fan", "in")
         return _replace(cls(), values)
@@ -398,8 +403,8 @@ _RECIPES: list[Recipe] = [
         f"{CHT_CODE}: Readme.md 'CHT on EMNIST-MLP task' command (--regrow_method CH3_L3p --chain_removal "
         "--adaptive_zeta --early_stop --self_correlated_sparse --dim 2 --init_mode swi); mlp_and_cnn/"
         "dst_scheduler.py lines 398-485 (removal, chain removal), 565-616 (CH3-L3 top-k), 626-629 (early stop)",
-        notes="As released, this command stops with NotImplementedError (dst_scheduler.py lines 489-490 accept only the "
-        "soft CH rules with --chain_removal); dstnet runs it with the code's rigid branch (lines 614-616).",
+        notes="As released, this command stops with NotImplementedError (dst_scheduler.py lines 489-490 accept only "
+        "the soft CH rules with --chain_removal); dstnet runs it with the code's rigid branch (lines 614-616).",
     ),
     Recipe(
         "chts",

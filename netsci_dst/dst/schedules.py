@@ -276,7 +276,11 @@ class EMSSchedule:
         return min(1.0, 1 - self.sparsity_after(t))
 
     def initial_links(self, n_cells: int) -> int:
-        """``int((1 - S_0) * n_cells)``: the authors' link count at initialisation (at least 1)."""
+        """``int((1 - S_0) * n_cells)`` (at least 1): the authors' CSTI link count at initialisation.
+
+        Their random start keeps ``n_cells - int(S_0 * n_cells)`` instead, one more link when ``(1 - S_0) n_cells``
+        has a fractional part; dstnet uses the CSTI count for every generator.
+        """
         return max(1, min(n_cells, int(self.density_after(None) * n_cells)))
 
     def prune_count(self, nnz: int, sparsity_before: float) -> int:

@@ -195,3 +195,21 @@ def test_each_method_trains_a_tiny_mlp_above_chance(method):
                 assert 0 < int(mask.sum()) <= 0.1 * mask.numel() + 1  # int() truncates the pruned share
             else:
                 assert int(mask.sum()) == engine.target_links(name)
+
+
+def test_legacy_ems_config_ends_where_its_schedule_ended():
+    old = dict(get_method("mest").to_dict())
+    for key in (
+        "topology_end_fraction",
+        "temperature_schedule",
+        "temperature_start",
+        "temperature_end",
+        "ri_epsilon",
+        "skip_step_on_update",
+        "best_after_fraction",
+        "swi_fan",
+        "readded_keep_weight",
+    ):
+        old.pop(key)
+    old.update(zeta_end_fraction=0.75, schedule_end_fraction=0.6)
+    assert MethodConfig.from_dict(old).topology_end_fraction == 0.6

@@ -231,3 +231,29 @@ def test_the_optimizer_step_of_an_update_step_is_skipped(skip):
         same_state = torch.equal(opt.state[p]["momentum_buffer"][untouched], momentum[name][untouched])
         assert same == skip and same_state == skip, name
     assert all(p.grad is not None for p in model.parameters())  # the gradients are given back
+
+
+def test_removal_count_is_truncated_as_in_the_authors_code():
+    """n_prune = int(n_ones * drop_fraction): 86 links at zeta 0.3 lose int(25.8) = 25, not round(25.8) = 26."""
+    model = nn.Sequential(nn.Linear(20, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    engine = DSTEngine(model, opt, "set", density=86 / 800, total_steps=100, update_interval=10)
+    assert int(engine.masks["0"].sum()) == 86
+    rows = engine.update()
+    assert rows[0]["removed"] == 25 and rows[0]["regrown"] == 25
+
+
+def test_step_with_a_closure_is_refused():
+    from netsci_dst.errors import DstnetError
+
+    model, opt, engine = engine_for("set")
+
+    def closure():
+        opt.zero_grad()
+        loss = model(torch.randn(4, 20)).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(DstnetError, match="closure"):
+        opt.step(closure)
+    assert engine.step == 0
