@@ -14,13 +14,20 @@ DATASETS = ["mnist", "fashion-mnist", "emnist-balanced", "emnist-letters"]
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, true/false, null), else strings."""
+    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, true/false, null), else strings.
+
+    ``True``/``False``/``None`` in any case are booleans and None too, so ``--set percolation=False`` turns it off.
+    """
+    words = {"true": True, "false": False, "none": None, "null": None}
     out = {}
     for item in items:
         if "=" not in item:
             raise DstnetError(f"--set takes KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         key = key.strip().replace("-", "_")
+        if value.strip().lower() in words:
+            out[key] = words[value.strip().lower()]
+            continue
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

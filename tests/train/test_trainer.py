@@ -291,3 +291,24 @@ def test_short_runs_count_their_last_epoch(tmp_path):
     cfg = TrainConfig(method="chts", epochs=100, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
     trainer = MLPTrainer(cfg, tmp_path / "run100")
     assert [e for e in range(100) if trainer._counts_for_best(e)] == list(range(76, 100))  # exactly run.py's rule
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("False", False), ("false", False), ("TRUE", True), ("None", None), ("0.25", 0.25), ("3", 3), ("bsw", "bsw")],
+)
+def test_set_values_read_as_json_or_python_words(text, value):
+    from cli.train import _parse_overrides
+
+    assert _parse_overrides((f"skip-step-on-update={text}",)) == {"skip_step_on_update": value}
+
+
+def test_set_false_turns_a_recipe_field_off(tmp_path):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        main,
+        ["train", "mlp", "--method", "set", "--epochs", "1", "--sizes", "784,32,32,10", "--train-limit", "64",
+         "--test-limit", "32", "--set", "skip_step_on_update=False", "--quiet", "--out", str(out)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["method"]["skip_step_on_update"] is False
