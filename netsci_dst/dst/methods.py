@@ -322,6 +322,45 @@ _MLP_CH = dict(_MLP, init_topology="auto", weight_init="swi", swi_fan="out", per
 #: scheduler's reset_parameters never runs) and step the optimizer on update steps (onmt/trainer.py line 478).
 _TF = dict(weight_init="keep", update_interval=100, readded_keep_weight=True)
 
+#: EM&S (the authors' --EM_S): start at density + 0.05, prune back by the method's rule, regrow 5 % / 2.5 % / none,
+#: evolution ending at 0.75 of training (zeta has no effect under EM&S).
+_EMS = dict(zeta=0.0, density_schedule="ems", ems_extra=0.05, topology_end_fraction=0.75)
+#: MEST with EM&S: ER start, pruning by |W| + 0.01 |grad|, random regrowth.
+_MEST = dict(init_topology="er", removal="mest", prune_removal="mest", regrowth="random", **_EMS)
+#: The released code's soft removal: T = 1 + 2 t / T_end, cosine zeta 0.3, evolution ending at 0.75.
+_SOFT = dict(
+    removal="soft",
+    soft_alpha=1.0,
+    temperature_schedule="linear",
+    temperature_start=1.0,
+    temperature_end=3.0,
+    zeta=0.3,
+    zeta_schedule="cosine",
+    topology_end_fraction=0.75,
+)
+#: CHTss's sigmoid density decay from sparsity 0.5 by RI pruning (the LLM code's --granet ... s_shape), reaching
+#: the target at the last update.
+_SIGMOID = dict(
+    density_schedule="sigmoid",
+    initial_density=0.5,
+    schedule_k=6.0,
+    schedule_end_fraction=1.0,
+    prune_removal="ri",
+    ri_epsilon=1e-5,
+)
+
+#: The authors' Transformer CHTs (iwslt_CHTs.sh); CHTss on the Transformer adds the density decay to it.
+_TF_CHTS = MethodConfig(
+    name="chts",
+    init_topology="bsw",
+    init_params={"beta": 0.25},
+    percolation=True,
+    regrowth="ch_soft",
+    linkpred="CH2-L3n",
+    **_SOFT,
+    **_TF,
+)
+
 _RECIPES: list[Recipe] = [
     # ------------------------------------------------------------------------------------------------ MLP
     Recipe(
@@ -365,20 +404,7 @@ _RECIPES: list[Recipe] = [
         "mest",
         "mlp",
         "ER, Kaiming, EM&S pruning by |W| + 0.01|grad|, random regrowth, ends at 0.75",
-        MethodConfig(
-            name="mest",
-            init_topology="er",
-            weight_init="kaiming",
-            removal="mest",
-            prune_removal="mest",
-            regrowth="random",
-            zeta=0.0,
-            density_schedule="ems",
-            ems_extra=0.05,
-            topology_end_fraction=0.75,
-            best_after_fraction=0.75,
-            **_MLP,
-        ),
+        MethodConfig(name="mest", weight_init="kaiming", best_after_fraction=0.75, **_MEST, **_MLP),
         f"{CHT_CODE}: mlp_and_cnn/run.py options --remove_method MEST --EM_S; dst_scheduler.py lines 120-121 "
         "(start at density + 0.05), 664-665 and 684-691 (prune to the target by |W| + 0.01|grad|), 731-747 (regrow "
         "5 %, 2.5 %, none at the end), 750-768 (random regrowth); run.py line 234 (best after 0.75)",
@@ -416,11 +442,8 @@ _RECIPES: list[Recipe] = [
             prune_removal="wm",
             regrowth="ch_soft",
             linkpred="CH3-L3",
-            zeta=0.0,
-            density_schedule="ems",
-            ems_extra=0.05,
-            topology_end_fraction=0.75,
             best_after_fraction=0.75,
+            **_EMS,
             **_MLP_CH,
         ),
         f"{CHT_CODE}: Readme.md 'CHTs on EMNIST-MLP task' command (--regrow_method CH3_L3p_soft --remove_method "
@@ -458,23 +481,11 @@ _RECIPES: list[Recipe] = [
         "CHTs plus sigmoid density decay 0.5 -> target by RI, soft removal T 1->3, soft CH2-L3n, ends at 0.75",
         MethodConfig(
             name="chtss",
-            removal="soft",
-            soft_alpha=1.0,
-            temperature_schedule="linear",
-            temperature_start=1.0,
-            temperature_end=3.0,
-            zeta=0.3,
-            zeta_schedule="cosine",
             regrowth="ch_soft",
             linkpred="CH2-L3n",
-            density_schedule="sigmoid",
-            initial_density=0.5,
-            schedule_k=6.0,
-            schedule_end_fraction=1.0,
-            prune_removal="ri",
-            ri_epsilon=1e-5,
-            topology_end_fraction=0.75,
             best_after_fraction=0.75,
+            **_SOFT,
+            **_SIGMOID,
             **_MLP_CH,
         ),
         f"CHTss paper (arXiv 2501.19107) eq. 4 and Table 7; {CHTSS_CODE}: llm/script.sh lines 95-108 (--granet "
@@ -521,18 +532,7 @@ _RECIPES: list[Recipe] = [
         "mest",
         "transformer",
         "ER, EM&S pruning by |W| + 0.01|grad|, random regrowth, ends at 0.75",
-        MethodConfig(
-            name="mest",
-            init_topology="er",
-            removal="mest",
-            prune_removal="mest",
-            regrowth="random",
-            zeta=0.0,
-            density_schedule="ems",
-            ems_extra=0.05,
-            topology_end_fraction=0.75,
-            **_TF,
-        ),
+        MethodConfig(name="mest", **_MEST, **_TF),
         f"{CHT_CODE}: Transformer/dst_scheduler.py lines 624-642 (MEST score); EM&S as in mlp_and_cnn",
         origin="assembled",
         notes="No Transformer script for MEST: the code's MEST option with the MLP code's EM&S.",
@@ -562,22 +562,7 @@ _RECIPES: list[Recipe] = [
         "chts",
         "transformer",
         "BSW (beta 0.25), soft removal (T 1->3, cosine zeta 0.3), percolation, soft CH2-L3n, ends at 0.75",
-        MethodConfig(
-            name="chts",
-            init_topology="bsw",
-            init_params={"beta": 0.25},
-            removal="soft",
-            soft_alpha=1.0,
-            temperature_schedule="linear",
-            temperature_start=1.0,
-            temperature_end=3.0,
-            percolation=True,
-            regrowth="ch_soft",
-            linkpred="CH2-L3n",
-            zeta_schedule="cosine",
-            topology_end_fraction=0.75,
-            **_TF,
-        ),
+        _TF_CHTS,
         f"{CHT_CODE}: Transformer/iwslt_CHTs.sh lines 47-51 (--regrow_method CH2_L3n_soft --chain_removal "
         "--remove_method weight_magnitude_soft --WS --ws_beta 0.25 --adaptive_zeta); Transformer/dst_scheduler.py "
         "lines 377-391 (T = 1 + 2 step / T_end), 433-437 (q/k, v->o, w1->w2 chain removal), 470-507 and 550-556 "
@@ -589,28 +574,7 @@ _RECIPES: list[Recipe] = [
         "chtss",
         "transformer",
         "CHTs plus sigmoid density decay 0.5 -> target by RI, ends at 0.75",
-        MethodConfig(
-            name="chtss",
-            init_topology="bsw",
-            init_params={"beta": 0.25},
-            removal="soft",
-            soft_alpha=1.0,
-            temperature_schedule="linear",
-            temperature_start=1.0,
-            temperature_end=3.0,
-            percolation=True,
-            regrowth="ch_soft",
-            linkpred="CH2-L3n",
-            zeta_schedule="cosine",
-            topology_end_fraction=0.75,
-            density_schedule="sigmoid",
-            initial_density=0.5,
-            schedule_k=6.0,
-            schedule_end_fraction=1.0,
-            prune_removal="ri",
-            ri_epsilon=1e-5,
-            **_TF,
-        ),
+        _TF_CHTS.replace(name="chtss", **_SIGMOID),
         f"CHTss paper (arXiv 2501.19107) eq. 4 and Table 2; {CHTSS_CODE}: llm/script.sh lines 95-108, "
         "llm/dst_scheduler.py lines 604-669",
         origin="assembled",
