@@ -430,7 +430,9 @@ _RECIPES: list[Recipe] = [
         "--adaptive_zeta --early_stop --self_correlated_sparse --dim 2 --init_mode swi); mlp_and_cnn/"
         "dst_scheduler.py lines 398-485 (removal, chain removal), 565-616 (CH3-L3 top-k), 626-629 (early stop)",
         notes="As released, this command stops with NotImplementedError (dst_scheduler.py lines 489-490 accept only "
-        "the soft CH rules with --chain_removal); dstnet runs it with the code's rigid branch (lines 614-616).",
+        "the soft CH rules with --chain_removal); dstnet runs it with the code's rigid branch (lines 614-616). When "
+        "fewer missing links than needed score above 0, that branch would regrow every missing link (the threshold "
+        "is 0, lines 586-590 and 616); dstnet takes the positive ones and fills the rest at random.",
     ),
     Recipe(
         "chts",
