@@ -1,0 +1,220 @@
+"""A truly sparse linear layer: only the active links are stored and multiplied (CPU, numba, multi-threaded).
+
+A layer of shape ``(n_out, n_in)`` with ``nnz`` links keeps its weights as a value vector ``values[nnz]`` in CSR
+order (links sorted by output neuron ``j``, then input ``i``) plus two index structures:
+
+* CSR: ``indptr[n_out + 1]``, ``cols[nnz]``: the links of output ``j`` are ``indptr[j]:indptr[j + 1]``;
+* its transpose (CSC): ``colptr[n_in + 1]``, ``rows_t[nnz]`` and ``perm[nnz]``: the links of input ``i`` are
+  ``colptr[i]:colptr[i + 1]``, link ``kk`` of that list is CSR link ``perm[kk]``.
+
+For a batch ``x`` of shape ``(B, n_in)`` the three products of a training step each cost ``O(B * nnz)``::
+
+    y[b, j]  = bias[j] + sum_{k in row j} values[k] x[b, cols[k]]          (forward, over CSR rows)
+    dx[b, i] = sum_{kk in col i} values[perm[kk]] dy[b, rows_t[kk]]        (input gradient, over CSC columns)
+    dv[k]    = sum_b dy[b, j(k)] x[b, cols[k]]                             (value gradient, one dot per link)
+
+The kernels work on the transposed activations ``x^T`` (``n_in x B``, contiguous), so each link touches one
+contiguous length-``B`` row; rows (forward, value gradient) and columns (input gradient) are spread over threads
+with ``prange``. Every output element is accumulated in a fixed order, so results do not depend on the thread
+count. No dense weight, dense gradient or dense optimizer state exists: an optimizer sees only ``values``.
+
+This is the execution half of the sparse backend (ARCHITECTURE.md, "two execution backends"); the engine decides
+which links exist. Reference for the layout: the CSR/CSC pair of any sparse BLAS; nothing here is specific to DST.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+from torch import Tensor, nn
+
+from netsci_dst.errors import DstnetError
+
+__all__ = ["SparseLinear", "SparseTopology", "sparse_linear"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# kernels
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _rows_times(indptr, cols, values, xT, out):  # pragma: no cover - compiled
+    """out[j, :] = sum_{k in row j} values[k] * xT[cols[k], :] (out zeroed by the caller)."""
+    n_rows = indptr.shape[0] - 1
+    batch = xT.shape[1]
+    for j in prange(n_rows):
+        for k in range(indptr[j], indptr[j + 1]):
+            v = values[k]
+            c = cols[k]
+            for b in range(batch):
+                out[j, b] += v * xT[c, b]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _cols_times(colptr, rows_t, perm, values, dyT, out):  # pragma: no cover - compiled
+    """out[i, :] = sum_{kk in column i} values[perm[kk]] * dyT[rows_t[kk], :] (out zeroed by the caller)."""
+    n_cols = colptr.shape[0] - 1
+    batch = dyT.shape[1]
+    for i in prange(n_cols):
+        for kk in range(colptr[i], colptr[i + 1]):
+            v = values[perm[kk]]
+            r = rows_t[kk]
+            for b in range(batch):
+                out[i, b] += v * dyT[r, b]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _link_dots(indptr, cols, dyT, xT, out):  # pragma: no cover - compiled
+    """out[k] = dot(dyT[j(k), :], xT[cols[k], :]) for every link k of row j."""
+    n_rows = indptr.shape[0] - 1
+    batch = xT.shape[1]
+    for j in prange(n_rows):
+        for k in range(indptr[j], indptr[j + 1]):
+            c = cols[k]
+            acc = 0.0
+            for b in range(batch):
+                acc += dyT[j, b] * xT[c, b]
+            out[k] = acc
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# topology
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class SparseTopology:
+    """The index structures of one layer's links (CSR and its CSC transpose), built from a bool mask.
+
+    Attributes:
+        shape: ``(n_out, n_in)``.
+        indptr, cols: CSR (int64 numpy arrays); links in row-major order of the mask.
+        colptr, rows_t, perm: the CSC transpose and its map to CSR positions.
+        rows: the output neuron of every CSR link (for gathering and scattering dense tensors).
+    """
+
+    def __init__(self, mask: np.ndarray | Tensor) -> None:
+        if isinstance(mask, Tensor):
+            mask = mask.detach().cpu().numpy()
+        mask = np.asarray(mask)
+        if mask.ndim != 2 or mask.dtype != np.bool_:
+            raise DstnetError(f"a sparse layer's mask must be a 2-D bool array, got {mask.dtype} {mask.shape}")
+        self.shape = (int(mask.shape[0]), int(mask.shape[1]))
+        rows, cols = np.nonzero(mask)  # row-major: CSR order
+        self.rows = rows.astype(np.int64)
+        self.cols = cols.astype(np.int64)
+        self.indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.rows, minlength=self.shape[0]), out=self.indptr[1:])
+        self.perm = np.argsort(self.cols, kind="stable").astype(np.int64)  # CSR positions in column order
+        self.rows_t = self.rows[self.perm]
+        self.colptr = np.zeros(self.shape[1] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.cols, minlength=self.shape[1]), out=self.colptr[1:])
+
+    @property
+    def nnz(self) -> int:
+        return int(self.cols.shape[0])
+
+    def flat_index(self) -> np.ndarray:
+        """Row-major flat indices ``j * n_in + i`` of the links, in CSR order."""
+        return self.rows * self.shape[1] + self.cols
+
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=bool)
+        out[self.rows, self.cols] = True
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# autograd
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _SparseLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology) -> Tensor:  # type: ignore[override]
+        xT = x.detach().t().contiguous()
+        outT = np.zeros((topology.shape[0], xT.shape[1]), dtype=xT.numpy().dtype)
+        _rows_times(topology.indptr, topology.cols, values.detach().numpy(), xT.numpy(), outT)
+        ctx.save_for_backward(xT, values)
+        ctx.topology = topology
+        return torch.from_numpy(outT).t()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        xT, values = ctx.saved_tensors
+        topology: SparseTopology = ctx.topology
+        dyT = grad_out.detach().t().contiguous().numpy()
+        grad_x = grad_values = None
+        if ctx.needs_input_grad[0]:
+            dxT = np.zeros((topology.shape[1], dyT.shape[1]), dtype=dyT.dtype)
+            _cols_times(topology.colptr, topology.rows_t, topology.perm, values.detach().numpy(), dyT, dxT)
+            grad_x = torch.from_numpy(dxT).t()
+        if ctx.needs_input_grad[1]:
+            dv = np.zeros(topology.nnz, dtype=dyT.dtype)
+            _link_dots(topology.indptr, topology.cols, dyT, xT.numpy(), dv)
+            grad_values = torch.from_numpy(dv)
+        return grad_x, grad_values, None
+
+
+def sparse_linear(x: Tensor, values: Tensor, topology: SparseTopology, bias: Tensor | None = None) -> Tensor:
+    """``x @ W^T + bias`` for the sparse ``W`` given by ``values`` (CSR order) on ``topology``; differentiable in
+    ``x``, ``values`` and ``bias``. CPU tensors of one floating dtype; ``x`` of shape ``(..., n_in)``."""
+    if x.device.type != "cpu" or values.device.type != "cpu":
+        raise DstnetError("the compiled sparse kernels run on the CPU; use the dense backend on other devices")
+    if x.dtype != values.dtype:
+        raise DstnetError(f"x is {x.dtype} but the layer's values are {values.dtype}")
+    if values.shape != (topology.nnz,):
+        raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
+    lead = x.shape[:-1]
+    y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, topology.shape[0])
+
+
+class SparseLinear(nn.Module):
+    """A linear layer that stores and multiplies only its active links (see the module docstring).
+
+    Args:
+        mask: bool ``(n_out, n_in)``: which links exist.
+        weight: optional dense ``(n_out, n_in)`` initial weights (only the masked entries are kept); default 0.
+        bias: optional ``(n_out,)`` bias, or None for no bias.
+
+    Attributes:
+        values: the links' weights, a ``(nnz,)`` Parameter in CSR order (row-major order of the mask).
+        topology: the :class:`SparseTopology`.
+    """
+
+    def __init__(self, mask: np.ndarray | Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> None:
+        super().__init__()
+        self.topology = SparseTopology(mask)
+        n_out, n_in = self.topology.shape
+        self.in_features, self.out_features = n_in, n_out
+        dtype = weight.dtype if weight is not None else torch.float32
+        values = torch.zeros(self.topology.nnz, dtype=dtype)
+        if weight is not None:
+            if tuple(weight.shape) != self.topology.shape:
+                raise DstnetError(f"weight has shape {tuple(weight.shape)}, the mask {self.topology.shape}")
+            values = weight.detach().reshape(-1)[torch.from_numpy(self.topology.flat_index())].clone()
+        self.values = nn.Parameter(values)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone().to(dtype))
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, mask: np.ndarray | Tensor) -> SparseLinear:
+        """The sparse equivalent of ``linear`` restricted to ``mask``."""
+        return cls(mask, linear.weight, linear.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return sparse_linear(x, self.values, self.topology, self.bias)
+
+    def dense_weight(self) -> Tensor:
+        """The ``(n_out, n_in)`` dense weight (zeros off the links), for checks and export."""
+        out = torch.zeros(self.topology.shape, dtype=self.values.dtype)
+        out.view(-1)[torch.from_numpy(self.topology.flat_index())] = self.values.detach()
+        return out
+
+    def extra_repr(self) -> str:
+        n_out, n_in = self.topology.shape
+        density = self.topology.nnz / (n_out * n_in)
+        return f"in_features={n_in}, out_features={n_out}, links={self.topology.nnz}, density={density:.4g}"
