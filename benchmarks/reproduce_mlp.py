@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from netsci_dst.dst.methods import get_recipe
+from netsci_dst.dst.methods import MethodConfig, get_recipe
 from netsci_dst.train.trainer import MLPTrainer, TrainConfig
 
 DEFAULT_METHODS = "fc,set,rigl,mest,cht,chts,chts-paper,chtss"
@@ -103,12 +103,27 @@ def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
         epochs = sorted({r["epochs"] for r in runs})
         paper = PAPER_MNIST_99.get(method)
         paper_text = "" if paper is None else f"{paper[0]:.2f}" + ("" if paper[1] is None else f" ({paper[1]:.0f})")
-        origin = get_recipe(method).origin
+        origin = recipe_origin(method, [r["run_dir"] for r in runs])
         lines.append(
             f"| {method} | {origin} | {len(runs)} x {'/'.join(map(str, epochs))} | {fmt(best)} | {fmt(final)} | "
             f"{'-' if method == 'fc' else fmt(anp)} | {fmt(aae)} | {secs:.0f} s | {paper_text} |"
         )
     return "\n".join(lines)
+
+
+def recipe_origin(method: str, run_dirs: list[str]) -> str:
+    """The recipe's origin (code, assembled, paper), or "older preset" when the runs used another config (runs made
+    before dstnet followed the authors' code)."""
+    recipe = get_recipe(method)
+    current = recipe.config.to_dict()
+    for run_dir in run_dirs:
+        stored = json.loads((Path(run_dir) / "config.json").read_text())["method"]
+        used = MethodConfig.from_dict(stored).to_dict()
+        if {k: v for k, v in used.items() if k != "update_interval"} != {
+            k: v for k, v in current.items() if k != "update_interval"
+        }:
+            return "older preset"
+    return recipe.origin
 
 
 def write_readme(path: Path, tag: str, text: str) -> None:
