@@ -185,16 +185,16 @@ def main(argv: list[str] | None = None) -> str:
 
 
 def command_line(argv: list[str]) -> str:
-    """The command that made the table, without the README-writing options."""
+    """The command that made the table, without the README-writing options and the run folder."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
             continue
-        if arg in ("--readme", "--tag", "--table-only"):
+        if arg in ("--readme", "--tag", "--table-only", "--out"):
             skip = arg != "--table-only"
             continue
-        if arg.startswith(("--readme=", "--tag=")):
+        if arg.startswith(("--readme=", "--tag=", "--out=")):
             continue
         kept.append(shlex.quote(arg))
     return " ".join(["python benchmarks/reproduce_mlp.py", *kept])

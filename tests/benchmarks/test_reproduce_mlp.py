@@ -41,7 +41,7 @@ def test_tiny_reproduction_table_reuse_and_readme(tmp_path, reproduce, monkeypat
     content = readme.read_text()
     assert "old table" not in content and content.startswith("intro\n") and content.endswith("after\n")
     assert "python benchmarks/reproduce_mlp.py --methods fc,chts --epochs 2" in content and header in content
-    assert "--readme" not in content
+    assert "--readme" not in content and "--out" not in content
 
     # a rerun reuses the complete runs: nothing is trained again
     def no_training(*args, **kwargs):
