@@ -142,8 +142,9 @@ def train_mlp(
     Examples:
       dstnet train mlp --method chts                       # bundled digits, 5 epochs, 99% sparsity
       dstnet train mlp --method set --sparsity 0.95 --epochs 30 --dataset fashion-mnist --data-dir ~/data/fmnist
-      dstnet train mlp --method chts --set linkpred=CH3-L3 --out runs/chts-exact
-      dstnet train mlp --resume runs/chts-exact            # continue a stopped run
+      dstnet train mlp --method chts-paper --out runs/chts-paper   # the papers' fixed-density CHTs
+      dstnet train mlp --method chts --set linkpred=CH2-L3n --out runs/chts-n
+      dstnet train mlp --resume runs/chts-n                # continue a stopped run
     """
     from netsci_dst.train.trainer import MLPTrainer, TrainConfig
 
