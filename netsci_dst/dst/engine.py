@@ -561,15 +561,18 @@ class DSTEngine:
     def target_links(self, name: str, update_index: int | None = None) -> int:
         """The link count layer ``name`` has right after update ``update_index`` (default: the latest).
 
-        For EM&S, the nominal count ``int((1 - S) N)`` after an update at step ``update_index * update_interval``
-        (percolation can leave fewer links: EM&S regrows a fixed share, not back to a target).
+        For EM&S, the nominal count ``int((1 - S) N)``: the layer's current ``S`` for the latest update, else ``S``
+        after an update at step ``update_index * update_interval`` (percolation can leave fewer links: EM&S regrows
+        a fixed share, not back to a target).
         """
         tau = self.n_updates if update_index is None else update_index
         schedule = self.schedules[name]
         if isinstance(schedule, EMSSchedule):
-            if tau == 0:
-                return schedule.initial_links(self._modules[name].weight.numel())
             n_cells = self._modules[name].weight.numel()
+            if tau == 0:
+                return schedule.initial_links(n_cells)
+            if update_index is None:  # the state the updates actually left, also after manual update() calls
+                return int((1 - self.ems_sparsity[name]) * n_cells)
             return int(schedule.density_after(tau * self.config.update_interval) * n_cells)
         return self._links(name, schedule.density_at(tau, self.planned_updates))
 
