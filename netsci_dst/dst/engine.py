@@ -75,12 +75,21 @@ from netsci_dst.dst.schedules import (
     linear_temperature,
     soft_temperature,
 )
+from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology
 from netsci_dst.errors import DstnetError
 from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
 from netsci_dst.topology.er import erk_densities
 
-__all__ = ["DSTEngine", "OPTIMIZER_STATE_KEYS", "select_sparse_layers"]
+__all__ = ["AUTO_SPARSE_DENSITY", "BACKENDS", "DSTEngine", "OPTIMIZER_STATE_KEYS", "select_sparse_layers"]
+
+#: Execution backends: ``dense`` (masks on dense weights: any device, any density) and ``sparse`` (the active
+#: links only, :class:`~netsci_dst.dst.sparse_linear.SparseLinear`, CPU); ``auto`` picks one.
+BACKENDS = ("dense", "sparse", "auto")
+
+#: ``backend="auto"`` computes sparse on the CPU at this overall density or below (benchmarks/bench_sparse.py:
+#: the sparse step is faster than the dense one below about this density at batch 32 and 128).
+AUTO_SPARSE_DENSITY = 0.1
 
 #: The optimizers whose per-entry state the engine knows how to keep at zero, and that state's keys.
 OPTIMIZER_STATE_KEYS: dict[type, tuple[str, ...]] = {
@@ -165,7 +174,12 @@ class DSTEngine:
         data: calibration data ``(n_samples, n_features)`` (numpy or torch; images are flattened) for CSTI.
         seed: seeds the initial masks, the SWI weights and the engine's generator (removal/regrowth sampling).
         strict: also re-zero inactive weights and optimizer state after every step (not needed for the supported
-            optimizers, see the module docstring).
+            optimizers, see the module docstring; nothing to do on the sparse backend).
+        backend: ``"dense"`` (masks on the dense weights), ``"sparse"`` (each sparse layer is replaced in the model
+            by a :class:`~netsci_dst.dst.sparse_linear.SparseLinear` holding only its links, and the optimizer holds
+            its ``values``: forward, backward and optimizer state cost O(links); CPU only) or ``"auto"`` (sparse on
+            the CPU at density <= :data:`AUTO_SPARSE_DENSITY`, else dense). Both give the same topology decisions;
+            checkpoints (``model.state_dict()``, :meth:`optimizer_state_dict`, :meth:`state_dict`) have one format.
         **overrides: any :class:`MethodConfig` field, e.g. ``update_interval=1875``, ``linkpred="CH3-L3"``.
 
     Attributes:
@@ -187,6 +201,7 @@ class DSTEngine:
         latest: per layer, ``{"removed": ..., "regrown": ...}`` flat (row-major) int64 indices of the latest
             update (CPU tensors), for ELM and evolution analysis.
         init_topologies: the generator actually used for each layer's initial mask.
+        backend: ``"dense"`` or ``"sparse"``, the resolved execution backend.
     """
 
     def __init__(
@@ -202,6 +217,7 @@ class DSTEngine:
         data: Any = None,
         seed: int = 0,
         strict: bool = False,
+        backend: str = "dense",
         **overrides: Any,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -213,6 +229,8 @@ class DSTEngine:
             raise DstnetError(f"seed must be a non-negative int, got {seed!r}")
         total_steps, seed = int(total_steps), int(seed)
         self._state_keys = self._check_optimizer(optimizer)
+        if backend not in BACKENDS:
+            raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.model = model
         self.optimizer = optimizer
         self.total_steps = total_steps
@@ -241,7 +259,8 @@ class DSTEngine:
             self.layers = select_sparse_layers(model, sparse_layers)
             if not self.layers:
                 raise DstnetError("no sparse layers selected (the model needs at least two Linear layers by default)")
-        self._modules: dict[str, nn.Linear] = {name: model.get_submodule(name) for name in self.layers}
+        self._modules: dict[str, Any] = {name: model.get_submodule(name) for name in self.layers}
+        self._shapes: dict[str, tuple[int, int]] = {n: tuple(self._modules[n].weight.shape) for n in self.layers}
         self.flags: dict[str, bool] = {name: False for name in self.layers}
         self.structure = self._build_structure(structure)
         self.device = self._check_devices()
@@ -250,7 +269,7 @@ class DSTEngine:
         self.topology_end = self.config.topology_end_fraction * total_steps
         horizon = math.ceil(min(self.topology_end, float(total_steps)))
         self.planned_updates = max(0, (horizon - 1) // self.config.update_interval)
-        shapes = [tuple(self._modules[n].weight.shape) for n in self.layers]
+        shapes = [self._shapes[n] for n in self.layers]
         if self.layers and self.config.density_distribution == "erk":
             finals = erk_densities(shapes, self.density)
         else:
@@ -269,6 +288,10 @@ class DSTEngine:
         self.generator.manual_seed(self._derived_seed("engine"))
         if self.layers:
             self._initialise(data)
+        self.backend = self._resolve_backend(backend)
+        if self.backend == "sparse":
+            self._to_sparse()
+            self._arm_dense_grad()
         self._hooks = [
             optimizer.register_step_pre_hook(self._pre_step),
             optimizer.register_step_post_hook(self._post_step),
@@ -328,6 +351,58 @@ class DSTEngine:
         missing = [n for n in self.layers if id(self._modules[n].weight) not in in_opt]
         if missing:
             raise DstnetError(f"the weights of sparse layer(s) {missing} are not in the optimizer")
+
+    def _resolve_backend(self, backend: str) -> str:
+        if not self.layers:
+            return "dense"  # nothing is sparse
+        if backend == "auto":
+            cpu = self.device.type == "cpu"
+            return "sparse" if cpu and self.density <= AUTO_SPARSE_DENSITY else "dense"
+        if backend == "sparse" and self.device.type != "cpu":
+            raise DstnetError(
+                f"the sparse backend runs on the CPU (its kernels are compiled with numba); the model is on "
+                f"{self.device}: use backend='dense' there"
+            )
+        return backend
+
+    def _to_sparse(self) -> None:
+        """Replace each sparse ``nn.Linear`` by a :class:`SparseLinear` on its mask (same bias Parameter) and hand
+        the optimizer the links' ``values`` in place of the dense weight, with its state gathered at the links."""
+        for name in self.layers:
+            linear = self._modules[name]
+            mask = linear._buffers.pop("weight_mask")
+            sparse = SparseLinear.from_linear(linear, mask)
+            if linear.weight.grad is not None:
+                flat = torch.from_numpy(sparse.topology.flat_index())
+                sparse.values.grad = linear.weight.grad.detach().reshape(-1)[flat].clone()
+            self._swap_param(linear.weight, sparse.values, sparse.topology)
+            parent, _, child = name.rpartition(".")
+            setattr(self.model.get_submodule(parent) if parent else self.model, child, sparse)
+            self._modules[name] = sparse
+
+    def _swap_param(self, old: torch.Tensor, new: nn.Parameter, topology: SparseTopology) -> None:
+        flat = torch.from_numpy(topology.flat_index())
+        for group in self.optimizer.param_groups:
+            group["params"] = [new if p is old else p for p in group["params"]]
+        state = self.optimizer.state.pop(old, None)
+        if state:
+            state = dict(state)
+            for key in self._state_keys:
+                buf = state.get(key)
+                if isinstance(buf, torch.Tensor) and buf.shape == old.shape:
+                    state[key] = buf.reshape(-1)[flat].clone()
+            self.optimizer.state[new] = state
+
+    def _arm_dense_grad(self) -> None:
+        """Sparse backend: let the layers compute the dense gradient in the next backward pass only when the next
+        optimizer step triggers an update that needs it (RigL, MEST): one dense product per update."""
+        if self.backend != "sparse":
+            return
+        due = self.config.needs_grad and self._update_due(self.step + 1)
+        for name in self.layers:
+            module = self._modules[name]
+            module.capture_dense_grad = due
+            module.dense_grad = None
 
     def _schedule(self, final: float) -> DensitySchedule | EMSSchedule:
         cfg = self.config
@@ -420,7 +495,7 @@ class DSTEngine:
         """The density of a layer's initial mask (EM&S: ``int((1 - S_0) N) / N``, the authors' link count)."""
         schedule = self.schedules[name]
         if isinstance(schedule, EMSSchedule):
-            n_cells = self._modules[name].weight.numel()
+            n_cells = self._cells(name)
             return schedule.initial_links(n_cells) / n_cells
         return schedule.density_at(0, self.planned_updates)
 
@@ -430,8 +505,22 @@ class DSTEngine:
 
     @property
     def masks(self) -> dict[str, torch.Tensor]:
-        """The live masks (the modules' ``weight_mask`` buffers), by layer name."""
+        """The masks by layer name: the live ``weight_mask`` buffers on the dense backend, fresh bool tensors built
+        from the links on the sparse one."""
+        if self.backend == "sparse":
+            return {name: self._modules[name].mask() for name in self.layers}
         return {name: self._modules[name].weight_mask for name in self.layers}
+
+    def weight(self, name: str) -> torch.Tensor:
+        """The dense ``(n_out, n_in)`` weight of sparse layer ``name``: the live Parameter on the dense backend, a
+        fresh tensor (zeros off the links) on the sparse one."""
+        module = self._modules[name]
+        return module.dense_weight() if self.backend == "sparse" else module.weight
+
+    def parameter(self, name: str) -> nn.Parameter:
+        """The Parameter the optimizer holds for layer ``name``'s weights (``weight``, or ``values`` if sparse)."""
+        module = self._modules[name]
+        return module.values if self.backend == "sparse" else module.weight
 
     def _active_index(self, name: str) -> torch.Tensor:
         """Flat indices of the links of ``name``, cached until the mask buffer changes (tracked by its version
@@ -482,7 +571,10 @@ class DSTEngine:
 
     @torch.no_grad()
     def apply_masks(self) -> None:
-        """Zero every inactive weight, gradient and optimizer state entry now (NaN-safe)."""
+        """Zero every inactive weight, gradient and optimizer state entry now (NaN-safe); the sparse backend has
+        no inactive entries."""
+        if self.backend == "sparse":
+            return
         for name in self.layers:
             weight = self._modules[name].weight
             self._keep_links_only(name, weight)
@@ -516,7 +608,13 @@ class DSTEngine:
         stash = self.config.needs_grad and due
         with torch.no_grad():
             for name in self.layers:
-                grad = self._modules[name].weight.grad
+                module = self._modules[name]
+                if self.backend == "sparse":  # gradients exist only for links; the dense one if armed
+                    if stash and module.dense_grad is not None:
+                        self._dense_grad[name] = module.dense_grad
+                    module.dense_grad = None
+                    continue
+                grad = module.weight.grad
                 if grad is None:
                     continue
                 if stash:
@@ -543,6 +641,7 @@ class DSTEngine:
                 self.update()
         finally:
             self._dense_grad.clear()
+            self._arm_dense_grad()
 
     def close(self) -> None:
         """Remove the optimizer hooks (the masks stay on the model as buffers)."""
@@ -555,7 +654,7 @@ class DSTEngine:
     # ------------------------------------------------------------------------------------------------------------
 
     def _links(self, name: str, density: float) -> int:
-        n_out, n_in = self._modules[name].weight.shape
+        n_out, n_in = self._shapes[name]
         return link_count(n_in, n_out, density)
 
     def target_links(self, name: str, update_index: int | None = None) -> int:
@@ -568,13 +667,17 @@ class DSTEngine:
         tau = self.n_updates if update_index is None else update_index
         schedule = self.schedules[name]
         if isinstance(schedule, EMSSchedule):
-            n_cells = self._modules[name].weight.numel()
+            n_cells = self._cells(name)
             if tau == 0:
                 return schedule.initial_links(n_cells)
             if update_index is None:  # the state the updates actually left, also after manual update() calls
                 return int((1 - self.ems_sparsity[name]) * n_cells)
             return int(schedule.density_after(tau * self.config.update_interval) * n_cells)
         return self._links(name, schedule.density_at(tau, self.planned_updates))
+
+    def _cells(self, name: str) -> int:
+        n_out, n_in = self._shapes[name]
+        return n_out * n_in
 
     def _prune_count(self, name: str, tau: int, nnz: int) -> int:
         """Links to prune at the start of update ``tau`` (down to the scheduled density, or EM&S's share)."""
@@ -587,8 +690,8 @@ class DSTEngine:
         """Links to regrow at update ``tau``, the layer holding ``n_after`` after removal and percolation."""
         schedule = self.schedules[name]
         if isinstance(schedule, EMSSchedule):
-            available = self._modules[name].weight.numel() - n_after
-            return min(available, schedule.grow_count(self.step, self._modules[name].weight.numel()))
+            available = self._cells(name) - n_after
+            return min(available, schedule.grow_count(self.step, self._cells(name)))
         return max(0, self.target_links(name, tau) - n_after)
 
     def _temperature(self, t: int) -> float:
@@ -604,7 +707,7 @@ class DSTEngine:
         grads = {}
         for name in self.layers:
             grad = self._dense_grad.get(name)
-            if grad is None:
+            if grad is None and self.backend == "dense":
                 grad = self._modules[name].weight.grad
             if grad is None:
                 raise DstnetError(
@@ -655,6 +758,7 @@ class DSTEngine:
         temperature = self._temperature(t)
         grads = self._gradients()
         masks = self.masks
+        weights = {name: self.weight(name) for name in self.layers}
         kw = dict(
             alpha=cfg.soft_alpha,
             temperature=temperature,
@@ -667,7 +771,7 @@ class DSTEngine:
         pruned: dict[str, int] = {}
         counts: dict[str, int] = {}
         for name in self.layers:
-            weight = self._modules[name].weight
+            weight = weights[name]
             current = masks[name]
             grad = grads.get(name)
             nnz = _count(current)
@@ -689,8 +793,6 @@ class DSTEngine:
         finals: dict[str, torch.Tensor] = {}
         rows = []
         for name in self.layers:
-            module = self._modules[name]
-            weight = module.weight
             before = masks[name]
             after = kept[name]
             n_after = counts[name] - int(percolated[name])
@@ -715,20 +817,19 @@ class DSTEngine:
             else:
                 fresh_idx = new_idx
                 changed = torch.cat([removed_idx, new_idx])
-            _fill_flat(weight, changed, 0)  # removed links go, new links start from 0
+            fresh_values = None
             if cfg.regrow_init == "swi" and len(fresh_idx):
-                n_out, n_in = weight.shape
+                n_out, n_in = self._shapes[name]
                 fan = n_in if cfg.swi_fan == "in" else n_out
-                values = swi_values(
+                fresh_values = swi_values(
                     (len(fresh_idx),), (n_after + n_grow) / (n_in * n_out), fan, cfg.swi_gain, self.generator
                 )
-                _fill_flat(weight, fresh_idx, values.to(device=weight.device, dtype=weight.dtype))
-            if weight.grad is not None:
-                _fill_flat(weight.grad, removed_idx, 0)
-            self._zero_state_at(weight, changed)
-            _fill_flat(module.weight_mask, removed_idx, False)
-            _fill_flat(module.weight_mask, new_idx, True)
-            finals[name] = module.weight_mask
+            if self.backend == "sparse":
+                self._relink(name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
+                finals[name] = (after | new).reshape(before.shape)
+            else:
+                self._apply_dense(name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
+                finals[name] = self._modules[name].weight_mask
             n_new = len(new_idx)
             overlap = n_both / n_new if n_new else float("nan")
             self.latest[name] = {"removed": removed_idx.cpu(), "regrown": new_idx.cpu()}
@@ -762,6 +863,71 @@ class DSTEngine:
             self.frozen = True
         return rows
 
+    def _apply_dense(
+        self,
+        name: str,
+        removed_idx: torch.Tensor,
+        new_idx: torch.Tensor,
+        changed: torch.Tensor,
+        fresh_idx: torch.Tensor,
+        fresh_values: torch.Tensor | None,
+    ) -> None:
+        """Dense backend: write one layer's update into its weight, gradient, optimizer state and mask buffer."""
+        module = self._modules[name]
+        weight = module.weight
+        _fill_flat(weight, changed, 0)  # removed links go, new links start from 0
+        if fresh_values is not None:
+            _fill_flat(weight, fresh_idx, fresh_values.to(device=weight.device, dtype=weight.dtype))
+        if weight.grad is not None:
+            _fill_flat(weight.grad, removed_idx, 0)
+        self._zero_state_at(weight, changed)
+        _fill_flat(module.weight_mask, removed_idx, False)
+        _fill_flat(module.weight_mask, new_idx, True)
+
+    def _relink(
+        self,
+        name: str,
+        removed_idx: torch.Tensor,
+        new_idx: torch.Tensor,
+        changed: torch.Tensor,
+        fresh_idx: torch.Tensor,
+        fresh_values: torch.Tensor | None,
+    ) -> None:
+        """Sparse backend: the same update as :meth:`_apply_dense`, on the index structure.
+
+        The new link list is ``old - removed + new`` (sorted flat indices, the CSR order); a link that stays and is
+        not in ``changed`` carries its value, gradient and optimizer state to its new position, every other one
+        starts from 0 (SWI values for ``fresh_idx``). O(links + n_out + n_in), no dense tensor.
+        """
+        module = self._modules[name]
+        old = torch.from_numpy(module.topology.flat_index())
+        keep = torch.ones(old.numel(), dtype=torch.bool)
+        keep[torch.searchsorted(old, removed_idx)] = False
+        new_flat = torch.sort(torch.cat([old[keep], new_idx])).values
+        pos = torch.searchsorted(old, new_flat).clamp_max(max(old.numel() - 1, 0))
+        found = old[pos] == new_flat if old.numel() else torch.zeros(new_flat.numel(), dtype=torch.bool)
+        carry = found & ~torch.isin(new_flat, changed)
+        carry_grad = found & ~torch.isin(new_flat, removed_idx)
+
+        def remap(tensor: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros(new_flat.numel(), dtype=tensor.dtype)
+            out[where] = tensor[pos[where]]
+            return out
+
+        param = module.values
+        values = remap(param.detach(), carry)
+        if fresh_values is not None:
+            values[torch.searchsorted(new_flat, fresh_idx)] = fresh_values.to(values.dtype)
+        grad = None if param.grad is None else remap(param.grad, carry_grad)
+        state = self.optimizer.state.get(param) or {}
+        n_old = old.numel()
+        for key in self._state_keys:
+            buf = state.get(key)
+            if isinstance(buf, torch.Tensor) and buf.shape == (n_old,):
+                state[key] = remap(buf, carry)
+        module.set_topology(SparseTopology.from_flat(self._shapes[name], new_flat.numpy()), values)
+        param.grad = grad
+
     # ------------------------------------------------------------------------------------------------------------
     # inspection
     # ------------------------------------------------------------------------------------------------------------
@@ -791,7 +957,7 @@ class DSTEngine:
         regrown = sum(r["regrown"] for r in rows)
         both = sum(round(r["overlap"] * r["regrown"]) for r in rows if r["regrown"])
         links = sum(r["links"] for r in rows)
-        size = sum(self._modules[r["layer"]].weight.numel() for r in rows)
+        size = sum(self._cells(r["layer"]) for r in rows)
         return {
             "update": last,
             "step": rows[0]["step"],
@@ -853,6 +1019,7 @@ class DSTEngine:
             "latest": {name: {key: idx.clone() for key, idx in sets.items()} for name, sets in self.latest.items()},
             "init_topologies": dict(self.init_topologies),
             "ems_sparsity": dict(self.ems_sparsity),
+            "backend": self.backend,
         }
 
     @torch.no_grad()
@@ -880,9 +1047,9 @@ class DSTEngine:
             masks = state["masks"]
             for name in self.layers:
                 mask = masks[name]
-                buf = self._modules[name].weight_mask
-                if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != buf.shape:
-                    raise DstnetError(f"checkpoint mask of {name!r} is not a bool tensor of shape {tuple(buf.shape)}")
+                shape = self._shapes[name]
+                if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != shape:
+                    raise DstnetError(f"checkpoint mask of {name!r} is not a bool tensor of shape {shape}")
             step, updates = int(state["step"]), int(state["n_updates"])
             frozen = bool(state["frozen"])
             flags = {name: bool(state["flags"][name]) for name in self.layers}
@@ -906,7 +1073,7 @@ class DSTEngine:
                 raise
             raise DstnetError(f"corrupt DSTEngine state dict: {exc!r}") from None
         for name in self.layers:
-            self._modules[name].weight_mask.copy_(masks[name])
+            self._set_mask(name, masks[name])
         self.generator.set_state(generator_state)
         self.step, self.n_updates, self.frozen = step, updates, frozen
         self.flags, self.history, self.latest = flags, history, latest
@@ -914,3 +1081,78 @@ class DSTEngine:
         self.ems_sparsity = ems_sparsity
         self._dense_grad.clear()
         self.apply_masks()
+        self._arm_dense_grad()
+
+    def _set_mask(self, name: str, mask: torch.Tensor) -> None:
+        """Make ``mask`` the links of layer ``name``; links that go lose weight, gradient and state, new ones start
+        at 0."""
+        if self.backend == "dense":
+            self._modules[name].weight_mask.copy_(mask)
+            return
+        old = torch.from_numpy(self._modules[name].topology.flat_index())
+        new = mask.reshape(-1).nonzero().squeeze(1).cpu()
+        if torch.equal(old, new):
+            return
+        removed = old[~torch.isin(old, new)]
+        added = new[~torch.isin(new, old)]
+        changed = torch.cat([removed, added])
+        self._relink(name, removed, added, changed, added[:0], None)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # optimizer state in the dense format
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _sparse_params(self) -> dict[int, str]:
+        """Sparse backend: ``{position in the optimizer's state_dict: layer}`` of the layers' values Parameters."""
+        out: dict[int, str] = {}
+        owners = {id(self._modules[n].values): n for n in self.layers} if self.backend == "sparse" else {}
+        index = 0
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                if id(param) in owners:
+                    out[index] = owners[id(param)]
+                index += 1
+        return out
+
+    def optimizer_state_dict(self) -> dict[str, Any]:
+        """``optimizer.state_dict()`` in the dense format on either backend (per-link state scattered into
+        ``(n_out, n_in)`` tensors, zeros off the links), so a checkpoint resumes on either backend."""
+        sd = self.optimizer.state_dict()
+        positions = self._sparse_params()
+        if not positions:
+            return sd
+        state = dict(sd["state"])
+        for index, name in positions.items():
+            entry = state.get(index)
+            if not entry:
+                continue
+            flat = torch.from_numpy(self._modules[name].topology.flat_index())
+            entry = dict(entry)
+            for key in self._state_keys:
+                buf = entry.get(key)
+                if isinstance(buf, torch.Tensor) and buf.shape == (flat.numel(),):
+                    dense = torch.zeros(self._shapes[name], dtype=buf.dtype)
+                    dense.view(-1)[flat] = buf
+                    entry[key] = dense
+            state[index] = entry
+        return {**sd, "state": state}
+
+    def load_optimizer_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """``optimizer.load_state_dict`` for :meth:`optimizer_state_dict`'s format, on either backend (the sparse
+        one gathers the dense state at the current links: load the model first)."""
+        self.optimizer.load_state_dict(state_dict)
+        for name in self._sparse_params().values():
+            param = self._modules[name].values
+            entry = self.optimizer.state.get(param)
+            if not entry:
+                continue
+            flat = torch.from_numpy(self._modules[name].topology.flat_index())
+            for key in self._state_keys:
+                buf = entry.get(key)
+                if isinstance(buf, torch.Tensor) and tuple(buf.shape) == self._shapes[name]:
+                    entry[key] = buf.reshape(-1)[flat].clone()
+                elif isinstance(buf, torch.Tensor) and buf.shape != param.shape:
+                    raise DstnetError(
+                        f"optimizer state {key!r} of layer {name!r} has shape {tuple(buf.shape)}, expected "
+                        f"{self._shapes[name]}"
+                    )

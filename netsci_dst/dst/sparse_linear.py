@@ -24,6 +24,8 @@ which links exist. Reference for the layout: the CSR/CSC pair of any sparse BLAS
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from numba import njit, prange
@@ -65,7 +67,7 @@ def _cols_times(colptr, rows_t, perm, values, dyT, out):  # pragma: no cover - c
                 out[i, b] += v * dyT[r, b]
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _link_dots(indptr, cols, dyT, xT, out):  # pragma: no cover - compiled
     """out[k] = dot(dyT[j(k), :], xT[cols[k], :]) for every link k of row j."""
     n_rows = indptr.shape[0] - 1
@@ -100,10 +102,24 @@ class SparseTopology:
         mask = np.asarray(mask)
         if mask.ndim != 2 or mask.dtype != np.bool_:
             raise DstnetError(f"a sparse layer's mask must be a 2-D bool array, got {mask.dtype} {mask.shape}")
-        self.shape = (int(mask.shape[0]), int(mask.shape[1]))
         rows, cols = np.nonzero(mask)  # row-major: CSR order
-        self.rows = rows.astype(np.int64)
-        self.cols = cols.astype(np.int64)
+        self._build((int(mask.shape[0]), int(mask.shape[1])), rows.astype(np.int64), cols.astype(np.int64))
+
+    @classmethod
+    def from_flat(cls, shape: tuple[int, int], flat: np.ndarray) -> SparseTopology:
+        """The topology whose links are the row-major flat indices ``flat`` (sorted ascending, unique), built
+        without a dense mask: O(nnz + n_out + n_in)."""
+        flat = np.asarray(flat, dtype=np.int64)
+        if flat.size and (np.any(np.diff(flat) <= 0) or flat[0] < 0 or flat[-1] >= shape[0] * shape[1]):
+            raise DstnetError("flat link indices must be unique, sorted and inside the layer")
+        out = cls.__new__(cls)
+        out._build((int(shape[0]), int(shape[1])), flat // shape[1], flat % shape[1])
+        return out
+
+    def _build(self, shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> None:
+        self.shape = shape
+        self.rows = rows
+        self.cols = cols
         self.indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.rows, minlength=self.shape[0]), out=self.indptr[1:])
         self.perm = np.argsort(self.cols, kind="stable").astype(np.int64)  # CSR positions in column order
@@ -132,19 +148,21 @@ class SparseTopology:
 
 class _SparseLinearFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology, sink) -> Tensor:  # type: ignore[override]
         xT = x.detach().t().contiguous()
         outT = np.zeros((topology.shape[0], xT.shape[1]), dtype=xT.numpy().dtype)
         _rows_times(topology.indptr, topology.cols, values.detach().numpy(), xT.numpy(), outT)
         ctx.save_for_backward(xT, values)
         ctx.topology = topology
+        ctx.sink = sink
         return torch.from_numpy(outT).t()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         xT, values = ctx.saved_tensors
         topology: SparseTopology = ctx.topology
-        dyT = grad_out.detach().t().contiguous().numpy()
+        dyT_t = grad_out.detach().t().contiguous()
+        dyT = dyT_t.numpy()
         grad_x = grad_values = None
         if ctx.needs_input_grad[0]:
             dxT = np.zeros((topology.shape[1], dyT.shape[1]), dtype=dyT.dtype)
@@ -154,12 +172,23 @@ class _SparseLinearFunction(torch.autograd.Function):
             dv = np.zeros(topology.nnz, dtype=dyT.dtype)
             _link_dots(topology.indptr, topology.cols, dyT, xT.numpy(), dv)
             grad_values = torch.from_numpy(dv)
-        return grad_x, grad_values, None
+        if ctx.sink is not None:  # the dense gradient dL/dW = dy^T x, one dense product (RigL, MEST)
+            ctx.sink(torch.mm(dyT_t, xT.t()))
+        return grad_x, grad_values, None, None
 
 
-def sparse_linear(x: Tensor, values: Tensor, topology: SparseTopology, bias: Tensor | None = None) -> Tensor:
+def sparse_linear(
+    x: Tensor,
+    values: Tensor,
+    topology: SparseTopology,
+    bias: Tensor | None = None,
+    dense_grad_sink: Callable[[Tensor], None] | None = None,
+) -> Tensor:
     """``x @ W^T + bias`` for the sparse ``W`` given by ``values`` (CSR order) on ``topology``; differentiable in
-    ``x``, ``values`` and ``bias``. CPU tensors of one floating dtype; ``x`` of shape ``(..., n_in)``."""
+    ``x``, ``values`` and ``bias``. CPU tensors of one floating dtype; ``x`` of shape ``(..., n_in)``.
+
+    ``dense_grad_sink``, when given, receives the dense ``(n_out, n_in)`` gradient ``dy^T x`` during backward
+    (what a dense layer's ``weight.grad`` would be, missing links included)."""
     if x.device.type != "cpu" or values.device.type != "cpu":
         raise DstnetError("the compiled sparse kernels run on the CPU; use the dense backend on other devices")
     if x.dtype != values.dtype:
@@ -167,7 +196,7 @@ def sparse_linear(x: Tensor, values: Tensor, topology: SparseTopology, bias: Ten
     if values.shape != (topology.nnz,):
         raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
     lead = x.shape[:-1]
-    y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology)
+    y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology, dense_grad_sink)
     if bias is not None:
         y = y + bias
     return y.reshape(*lead, topology.shape[0])
@@ -179,11 +208,18 @@ class SparseLinear(nn.Module):
     Args:
         mask: bool ``(n_out, n_in)``: which links exist.
         weight: optional dense ``(n_out, n_in)`` initial weights (only the masked entries are kept); default 0.
-        bias: optional ``(n_out,)`` bias, or None for no bias.
+        bias: optional ``(n_out,)`` bias, or None for no bias. A ``nn.Parameter`` is used as it is (shared, so an
+            optimizer holding it keeps working); a plain tensor is copied into a new Parameter.
 
     Attributes:
         values: the links' weights, a ``(nnz,)`` Parameter in CSR order (row-major order of the mask).
         topology: the :class:`SparseTopology`.
+        capture_dense_grad: when True, the next backward pass also stores the dense gradient ``dL/dW`` (summed
+            over the layer's calls) in :attr:`dense_grad`; set it for one step only (it costs a dense product).
+
+    The state dict has the keys of a masked dense layer, ``weight`` (dense, zeros off the links), ``weight_mask``
+    and ``bias``, so checkpoints move between this layer and ``nn.Linear`` + mask; loading one rebuilds the
+    topology from ``weight_mask`` (the ``values`` Parameter object stays, with new data).
     """
 
     def __init__(self, mask: np.ndarray | Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> None:
@@ -198,21 +234,81 @@ class SparseLinear(nn.Module):
                 raise DstnetError(f"weight has shape {tuple(weight.shape)}, the mask {self.topology.shape}")
             values = weight.detach().reshape(-1)[torch.from_numpy(self.topology.flat_index())].clone()
         self.values = nn.Parameter(values)
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone().to(dtype))
+        if bias is None or isinstance(bias, nn.Parameter):
+            self.bias = bias
+        else:
+            self.bias = nn.Parameter(bias.detach().clone().to(dtype))
+        self.capture_dense_grad = False
+        self.dense_grad: Tensor | None = None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, mask: np.ndarray | Tensor) -> SparseLinear:
-        """The sparse equivalent of ``linear`` restricted to ``mask``."""
+        """The sparse equivalent of ``linear`` restricted to ``mask`` (sharing its bias Parameter)."""
         return cls(mask, linear.weight, linear.bias)
 
+    def _sink(self, grad: Tensor) -> None:
+        self.dense_grad = grad if self.dense_grad is None else self.dense_grad + grad
+
     def forward(self, x: Tensor) -> Tensor:
-        return sparse_linear(x, self.values, self.topology, self.bias)
+        sink = self._sink if self.capture_dense_grad and torch.is_grad_enabled() else None
+        return sparse_linear(x, self.values, self.topology, self.bias, sink)
+
+    def set_topology(self, topology: SparseTopology, values: Tensor) -> None:
+        """Replace the links and their weights (``values`` in the new CSR order); the Parameter object stays."""
+        if tuple(topology.shape) != self.topology.shape:
+            raise DstnetError(f"new topology has shape {topology.shape}, the layer {self.topology.shape}")
+        if values.shape != (topology.nnz,):
+            raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
+        self.topology = topology
+        self.values.data = values.to(dtype=self.values.dtype)
 
     def dense_weight(self) -> Tensor:
         """The ``(n_out, n_in)`` dense weight (zeros off the links), for checks and export."""
         out = torch.zeros(self.topology.shape, dtype=self.values.dtype)
         out.view(-1)[torch.from_numpy(self.topology.flat_index())] = self.values.detach()
         return out
+
+    def mask(self) -> Tensor:
+        """The ``(n_out, n_in)`` bool mask of the links."""
+        return torch.from_numpy(self.topology.mask())
+
+    # state dict: the keys of a masked nn.Linear -------------------------------------------------------------
+    def _save_to_state_dict(self, destination, prefix, keep_vars):  # type: ignore[override]
+        destination[prefix + "weight"] = self.dense_weight()
+        destination[prefix + "weight_mask"] = self.mask()
+        if self.bias is not None:
+            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+
+    def _load_from_state_dict(  # type: ignore[override]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        names = ["weight", "weight_mask"] + (["bias"] if self.bias is not None else [])
+        present = {n: state_dict[prefix + n] for n in names if prefix + n in state_dict}
+        missing_keys.extend(prefix + n for n in names if n not in present)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and "." not in key[len(prefix) :] and key[len(prefix) :] not in names:
+                    unexpected_keys.append(key)
+        shape = self.topology.shape
+        if "weight" in present and "weight_mask" in present:
+            weight, mask = present["weight"], present["weight_mask"]
+            if tuple(weight.shape) != shape or tuple(mask.shape) != shape or mask.dtype != torch.bool:
+                error_msgs.append(
+                    f"size mismatch for {prefix}weight/weight_mask: expected {shape} (mask bool), got "
+                    f"{tuple(weight.shape)} and {tuple(mask.shape)} {mask.dtype}"
+                )
+            else:
+                topology = SparseTopology(mask)
+                flat = torch.from_numpy(topology.flat_index())
+                with torch.no_grad():
+                    self.set_topology(topology, weight.detach().reshape(-1)[flat].clone())
+        if "bias" in present:
+            bias = present["bias"]
+            if bias.shape != self.bias.shape:
+                error_msgs.append(f"size mismatch for {prefix}bias: {tuple(bias.shape)} != {tuple(self.bias.shape)}")
+            else:
+                with torch.no_grad():
+                    self.bias.copy_(bias)
 
     def extra_repr(self) -> str:
         n_out, n_in = self.topology.shape
