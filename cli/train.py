@@ -35,17 +35,22 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
     return out
 
 
-def _check_resume(ctx: click.Context, resume: str) -> None:
-    """``--resume`` takes the run's saved settings: refuse other options, and a folder without a checkpoint."""
+def _check_resume(ctx: click.Context, resume: str) -> dict:
+    """``--resume`` takes the run's saved settings: refuse other options (but ``--backend``: checkpoints move between
+    backends), and a folder without a checkpoint. Returns the changes to apply."""
     given = [
         p.name
         for p in ctx.command.params
-        if p.name not in ("resume", "quiet") and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
+        if p.name not in ("resume", "quiet", "backend")
+        and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
     ]
     if given:
         raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
     if not (Path(resume) / "checkpoints" / "latest.pt").exists():
         raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
+    if ctx.get_parameter_source("backend") != click.core.ParameterSource.DEFAULT:
+        return {"backend": ctx.params["backend"]}
+    return {}
 
 
 @click.group("train")
@@ -96,6 +101,14 @@ def train() -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "dense", "sparse"]),
+    default="auto",
+    show_default=True,
+    help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
+    "dense masks dense weights (any device); auto: sparse on the CPU at density <= 0.1. Also allowed with --resume.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/mlp-METHOD-TIME].")
 @click.option("--save-every", type=int, default=0, show_default=True, help="Also keep a checkpoint every N epochs.")
 @click.option(
@@ -130,6 +143,7 @@ def train_mlp(
     batch_size,
     seed,
     device,
+    backend,
     out,
     save_every,
     overrides,
@@ -149,9 +163,11 @@ def train_mlp(
     from netsci_dst.train.trainer import MLPTrainer, TrainConfig
 
     if resume:
-        _check_resume(ctx, resume)
-        trainer = MLPTrainer.resume(resume, progress=not quiet)
-        click.echo(f"resuming {resume} at epoch {trainer.epoch}/{trainer.cfg.epochs}")
+        changes = _check_resume(ctx, resume)
+        trainer = MLPTrainer.resume(resume, progress=not quiet, **changes)
+        click.echo(
+            f"resuming {resume} at epoch {trainer.epoch}/{trainer.cfg.epochs} ({trainer.engine.backend} backend)"
+        )
     else:
         method_overrides = _parse_overrides(overrides)
         if init_topology:
@@ -180,6 +196,7 @@ def train_mlp(
             lr_end=lr_end,
             seed=seed,
             device=device,
+            backend=backend,
             save_every=save_every,
             progress=not quiet,
         )
@@ -190,7 +207,7 @@ def train_mlp(
         click.echo(
             f"training {cfg.method} at sparsity {cfg.sparsity:g} on {cfg.dataset} "
             f"({len(trainer.data.x_train):,} train / {len(trainer.data.x_test):,} test images) "
-            f"on {trainer.device}; run directory {out}"
+            f"on {trainer.device} ({trainer.engine.backend} backend); run directory {out}"
         )
     summary = trainer.train()
     click.echo(f"done: {_summary_line(summary)}; run directory {summary['run_dir']}")
@@ -301,6 +318,14 @@ def _show_recipe(recipe) -> None:
 @click.option("--test-limit", type=int, help="Test on the first N test pairs only.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "dense", "sparse"]),
+    default="auto",
+    show_default=True,
+    help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
+    "dense masks dense weights (any device); auto: sparse on the CPU at density <= 0.1. Also allowed with --resume.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/transformer-METHOD-TIME].")
 @click.option(
     "--set",
@@ -333,9 +358,9 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
 
     if resume:
-        _check_resume(ctx, resume)
-        trainer = TransformerTrainer.resume(resume, progress=not quiet)
-        click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps}")
+        changes = _check_resume(ctx, resume)
+        trainer = TransformerTrainer.resume(resume, progress=not quiet, **changes)
+        click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.backend} backend)")
     else:
         cfg = TransformerConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/transformer-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -348,7 +373,8 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
             f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset}{size_note} "
             f"({cfg.n_layers}+{cfg.n_layers} "
             f"layers, d_model {cfg.d_model}, {n_params / 1e6:.1f}M parameters), {cfg.src}->{cfg.tgt}, "
-            f"{len(trainer.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device}; run directory {out}"
+            f"{len(trainer.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device} "
+            f"({trainer.engine.backend} backend); run directory {out}"
         )
     summary = trainer.train()
     click.echo(

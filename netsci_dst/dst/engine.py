@@ -75,7 +75,7 @@ from netsci_dst.dst.schedules import (
     linear_temperature,
     soft_temperature,
 )
-from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology
+from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology, carrier
 from netsci_dst.errors import DstnetError
 from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
@@ -372,16 +372,18 @@ class DSTEngine:
             linear = self._modules[name]
             mask = linear._buffers.pop("weight_mask")
             sparse = SparseLinear.from_linear(linear, mask)
+            flat = torch.from_numpy(sparse.topology.flat_index())
             if linear.weight.grad is not None:
-                flat = torch.from_numpy(sparse.topology.flat_index())
                 sparse.values.grad = linear.weight.grad.detach().reshape(-1)[flat].clone()
-            self._swap_param(linear.weight, sparse.values, sparse.topology)
+            self._values_replaced(linear.weight, sparse.values, lambda t, flat=flat: t.reshape(-1)[flat].clone())
+            sparse.register_values_hook(self._values_replaced)
             parent, _, child = name.rpartition(".")
             setattr(self.model.get_submodule(parent) if parent else self.model, child, sparse)
             self._modules[name] = sparse
 
-    def _swap_param(self, old: torch.Tensor, new: nn.Parameter, topology: SparseTopology) -> None:
-        flat = torch.from_numpy(topology.flat_index())
+    def _values_replaced(self, old: nn.Parameter, new: nn.Parameter, carry: Callable) -> None:
+        """The optimizer holds ``new`` in place of ``old`` (a dense weight turned sparse, or a sparse layer's new
+        topology), with the per-entry state moved by ``carry``."""
         for group in self.optimizer.param_groups:
             group["params"] = [new if p is old else p for p in group["params"]]
         state = self.optimizer.state.pop(old, None)
@@ -390,7 +392,7 @@ class DSTEngine:
             for key in self._state_keys:
                 buf = state.get(key)
                 if isinstance(buf, torch.Tensor) and buf.shape == old.shape:
-                    state[key] = buf.reshape(-1)[flat].clone()
+                    state[key] = carry(buf)
             self.optimizer.state[new] = state
 
     def _arm_dense_grad(self) -> None:
@@ -906,27 +908,15 @@ class DSTEngine:
         new_flat = torch.sort(torch.cat([old[keep], new_idx])).values
         pos = torch.searchsorted(old, new_flat).clamp_max(max(old.numel() - 1, 0))
         found = old[pos] == new_flat if old.numel() else torch.zeros(new_flat.numel(), dtype=torch.bool)
-        carry = found & ~torch.isin(new_flat, changed)
-        carry_grad = found & ~torch.isin(new_flat, removed_idx)
-
-        def remap(tensor: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-            out = torch.zeros(new_flat.numel(), dtype=tensor.dtype)
-            out[where] = tensor[pos[where]]
-            return out
-
-        param = module.values
-        values = remap(param.detach(), carry)
+        carry = carrier(pos, found & ~torch.isin(new_flat, changed))  # weights and optimizer state
+        carry_grad = carrier(pos, found & ~torch.isin(new_flat, removed_idx))
+        old_values = module.values
+        values = carry(old_values)
         if fresh_values is not None:
             values[torch.searchsorted(new_flat, fresh_idx)] = fresh_values.to(values.dtype)
-        grad = None if param.grad is None else remap(param.grad, carry_grad)
-        state = self.optimizer.state.get(param) or {}
-        n_old = old.numel()
-        for key in self._state_keys:
-            buf = state.get(key)
-            if isinstance(buf, torch.Tensor) and buf.shape == (n_old,):
-                state[key] = remap(buf, carry)
-        module.set_topology(SparseTopology.from_flat(self._shapes[name], new_flat.numpy()), values)
-        param.grad = grad
+        module.set_topology(SparseTopology.from_flat(self._shapes[name], new_flat.numpy()), values, carry)
+        if old_values.grad is not None:
+            module.values.grad = carry_grad(old_values.grad)
 
     # ------------------------------------------------------------------------------------------------------------
     # inspection

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from netsci_dst.errors import DstnetError
 
-__all__ = ["SparseLinear", "SparseTopology", "sparse_linear"]
+__all__ = ["SparseLinear", "SparseTopology", "carrier", "link_carrier", "sparse_linear"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -141,6 +141,28 @@ class SparseTopology:
         return out
 
 
+def link_carrier(old: SparseTopology, new: SparseTopology) -> Callable[[Tensor], Tensor]:
+    """``carry(t)``: a per-link tensor of ``old`` (CSR order) moved to ``new``: a link present in both keeps its
+    entry, a new link gets 0."""
+    old_flat = torch.from_numpy(old.flat_index())
+    new_flat = torch.from_numpy(new.flat_index())
+    pos = torch.searchsorted(old_flat, new_flat).clamp_max(max(old_flat.numel() - 1, 0))
+    found = old_flat[pos] == new_flat if old_flat.numel() else torch.zeros(new_flat.numel(), dtype=torch.bool)
+    return carrier(pos, found)
+
+
+def carrier(pos: Tensor, where: Tensor) -> Callable[[Tensor], Tensor]:
+    """``carry(t)`` with ``out[k] = t[pos[k]]`` where ``where[k]``, else 0."""
+    src = pos[where]
+
+    def carry(t: Tensor) -> Tensor:
+        out = torch.zeros(where.numel(), dtype=t.dtype, device=t.device)
+        out[where] = t.detach()[src]
+        return out
+
+    return carry
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # autograd
 # ----------------------------------------------------------------------------------------------------------------
@@ -240,6 +262,7 @@ class SparseLinear(nn.Module):
             self.bias = nn.Parameter(bias.detach().clone().to(dtype))
         self.capture_dense_grad = False
         self.dense_grad: Tensor | None = None
+        self._values_hooks: list[Callable[[nn.Parameter, nn.Parameter, Callable[[Tensor], Tensor]], None]] = []
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, mask: np.ndarray | Tensor) -> SparseLinear:
@@ -253,14 +276,35 @@ class SparseLinear(nn.Module):
         sink = self._sink if self.capture_dense_grad and torch.is_grad_enabled() else None
         return sparse_linear(x, self.values, self.topology, self.bias, sink)
 
-    def set_topology(self, topology: SparseTopology, values: Tensor) -> None:
-        """Replace the links and their weights (``values`` in the new CSR order); the Parameter object stays."""
+    def set_topology(
+        self, topology: SparseTopology, values: Tensor, carry: Callable[[Tensor], Tensor] | None = None
+    ) -> None:
+        """Replace the links and their weights (``values`` in the new CSR order).
+
+        ``values`` becomes a *new* Parameter (a Parameter cannot change its length safely: autograd caches its
+        shape while any graph that used it is alive). ``carry`` maps a per-link tensor of the old topology to the
+        new one (default: links present in both keep their entry, new links get 0); it moves the gradient, and
+        every hook registered with :meth:`register_values_hook` gets ``(old, new, carry)`` to move what it holds
+        (the DST engine moves the optimizer's Parameter and state).
+        """
         if tuple(topology.shape) != self.topology.shape:
             raise DstnetError(f"new topology has shape {topology.shape}, the layer {self.topology.shape}")
         if values.shape != (topology.nnz,):
             raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
+        if carry is None:
+            carry = link_carrier(self.topology, topology)
+        old = self.values
+        new = nn.Parameter(values.detach().to(dtype=old.dtype), requires_grad=old.requires_grad)
+        if old.grad is not None:
+            new.grad = carry(old.grad)
         self.topology = topology
-        self.values.data = values.to(dtype=self.values.dtype)
+        self.values = new
+        for hook in self._values_hooks:
+            hook(old, new, carry)
+
+    def register_values_hook(self, hook: Callable[[nn.Parameter, nn.Parameter, Callable[[Tensor], Tensor]], None]):
+        """Call ``hook(old, new, carry)`` whenever :meth:`set_topology` replaces the ``values`` Parameter."""
+        self._values_hooks.append(hook)
 
     def dense_weight(self) -> Tensor:
         """The ``(n_out, n_in)`` dense weight (zeros off the links), for checks and export."""
@@ -300,8 +344,12 @@ class SparseLinear(nn.Module):
             else:
                 topology = SparseTopology(mask)
                 flat = torch.from_numpy(topology.flat_index())
+                values = weight.detach().reshape(-1)[flat].to(self.values.dtype)
                 with torch.no_grad():
-                    self.set_topology(topology, weight.detach().reshape(-1)[flat].clone())
+                    if np.array_equal(topology.flat_index(), self.topology.flat_index()):
+                        self.values.copy_(values)
+                    else:
+                        self.set_topology(topology, values.clone())
         if "bias" in present:
             bias = present["bias"]
             if bias.shape != self.bias.shape:

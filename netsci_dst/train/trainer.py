@@ -51,6 +51,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     device: str = "auto"
+    backend: str = "auto"
     save_every: int = 0
     snapshot_masks: bool = True
     progress: bool = True
@@ -70,6 +71,7 @@ class TrainConfig:
             raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
+        check_backend(self.backend)
 
     @property
     def density(self) -> float:
@@ -88,7 +90,16 @@ class TrainConfig:
             raise DstnetError(f"unknown training settings {sorted(unknown)}")
         d = dict(d)
         d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
+        d.setdefault("backend", "dense")  # runs made before the sparse backend
         return cls(**d)
+
+
+def check_backend(backend: str) -> None:
+    """Refuse an unknown execution backend (see :data:`netsci_dst.dst.engine.BACKENDS`)."""
+    from netsci_dst.dst.engine import BACKENDS
+
+    if backend not in BACKENDS:
+        raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -214,6 +225,7 @@ class MLPTrainer:
             sparse_layers=self.model.sparse_layer_names(),
             data=self.data.calibration,
             seed=cfg.seed,
+            backend=cfg.backend,
         )
         self.epoch = 0
         self.step = 0
@@ -229,7 +241,7 @@ class MLPTrainer:
             "epoch": self.epoch,
             "step": self.step,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.engine.optimizer_state_dict(),
             "engine": self.engine.state_dict(),
             "config": {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "sizes": list(self.sizes)},
             "best_acc": self.best_acc,
@@ -240,7 +252,7 @@ class MLPTrainer:
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.engine.load_optimizer_state_dict(ckpt["optimizer"])
         self.engine.load_state_dict(ckpt["engine"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best_acc = float(ckpt["best_acc"])
@@ -250,7 +262,8 @@ class MLPTrainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> MLPTrainer:
-        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
+        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress`` and
+        ``backend``: checkpoints resume on either backend)."""
         from netsci_dst.dst.methods import MethodConfig
 
         run = RunDir(run_dir)

@@ -32,7 +32,7 @@ from torch import nn
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind, save_checkpoint
 from netsci_dst.train.rundir import RunDir
-from netsci_dst.train.trainer import pick_device
+from netsci_dst.train.trainer import check_backend, pick_device
 
 __all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
 
@@ -89,6 +89,7 @@ class TransformerConfig:
     test_limit: int | None = None
     seed: int = 0
     device: str = "auto"
+    backend: str = "auto"
     snapshot_masks: bool = True
     progress: bool = True
 
@@ -110,6 +111,7 @@ class TransformerConfig:
             raise DstnetError("dropout and label smoothing must be in [0, 1)")
         if self.lr_factor <= 0 or self.rewarmup < 0:
             raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
+        check_backend(self.backend)
         if self.src == self.tgt:
             raise DstnetError(f"source and target languages are both {self.src!r}")
 
@@ -140,6 +142,8 @@ class TransformerConfig:
         unknown = set(d) - known
         if unknown:
             raise DstnetError(f"unknown training settings {sorted(unknown)}")
+        d = dict(d)
+        d.setdefault("backend", "dense")  # runs made before the sparse backend
         return cls(**d)
 
 
@@ -215,6 +219,7 @@ class TransformerTrainer:
             sparse_layers=self.model.sparse_layer_names() if self.method.sparse else None,
             structure=self.model.percolation_structure() if self.method.sparse else None,
             seed=cfg.seed,
+            backend=cfg.backend,
         )
         self.step = 0
         self.epoch = 0
@@ -237,7 +242,7 @@ class TransformerTrainer:
             "step": self.step,
             "batch_pos": self.batch_pos,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.engine.optimizer_state_dict(),
             "engine": self.engine.state_dict(),
             "config": self.config_dict(),
             "tokenizer": self.tokenizer.to_str(),
@@ -249,7 +254,7 @@ class TransformerTrainer:
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.engine.load_optimizer_state_dict(ckpt["optimizer"])
         self.engine.load_state_dict(ckpt["engine"])
         self.epoch, self.step, self.batch_pos = int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_pos"])
         self.best_bleu = float(ckpt["best_bleu"])
@@ -259,7 +264,8 @@ class TransformerTrainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> TransformerTrainer:
-        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress``)."""
+        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress`` and
+        ``backend``: checkpoints resume on either backend)."""
         from netsci_dst.data.translation import SubwordTokenizer
         from netsci_dst.dst.methods import MethodConfig
 

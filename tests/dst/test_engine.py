@@ -63,14 +63,35 @@ def states(opt, param):
     return {k: v for k, v in st_.items() if k in STATE_KEYS and isinstance(v, torch.Tensor)}
 
 
+def layer_tensors(engine, name):
+    """(weight, grad or None, {state key: tensor}) of a sparse layer as dense (n_out, n_in) tensors, either backend.
+
+    On the sparse backend also checks that values, gradient and state exist for the links only."""
+    if engine.backend == "dense":
+        weight = engine._modules[name].weight
+        return weight, weight.grad, states(engine.optimizer, weight)
+    module = engine._modules[name]
+    nnz = module.topology.nnz
+    flat = torch.from_numpy(module.topology.flat_index())
+
+    def dense(t):
+        assert t.shape == (nnz,), (name, tuple(t.shape), nnz)
+        out = torch.zeros(module.topology.shape, dtype=t.dtype)
+        out.view(-1)[flat] = t.detach()
+        return out
+
+    grad = None if module.values.grad is None else dense(module.values.grad)
+    return dense(module.values), grad, {k: dense(v) for k, v in states(engine.optimizer, module.values).items()}
+
+
 def assert_inactive_zero(engine):
     for name, mask in engine.masks.items():
-        weight = engine._modules[name].weight
+        weight, grad, bufs = layer_tensors(engine, name)
         inactive = ~mask
         assert torch.all(weight[inactive] == 0), name
-        if weight.grad is not None:
-            assert torch.all(weight.grad[inactive] == 0), name
-        for key, buf in states(engine.optimizer, weight).items():
+        if grad is not None:
+            assert torch.all(grad[inactive] == 0), name
+        for key, buf in bufs.items():
             assert torch.all(buf[inactive] == 0), (name, key)
 
 
@@ -86,12 +107,15 @@ def assert_inactive_zero(engine):
     density=st.sampled_from([0.1, 0.25, 0.5]),
     interval=st.integers(2, 5),
     seed=st.integers(0, 2**16),
+    backend=st.sampled_from(["dense", "sparse"]),
 )
-def test_invariants_after_every_step_and_update(method, opt_kind, density, interval, seed):
+def test_invariants_after_every_step_and_update(method, opt_kind, density, interval, seed, backend):
     model = mlp(seed=seed)
     opt = make_optimizer(opt_kind, model)
     n_steps = 4 * interval + 1
-    engine = DSTEngine(model, opt, method, density=density, total_steps=n_steps, update_interval=interval, seed=seed)
+    engine = DSTEngine(
+        model, opt, method, density=density, total_steps=n_steps, update_interval=interval, seed=seed, backend=backend
+    )
     assert_inactive_zero(engine)
     for step in range(n_steps):
         before = {n: m.clone() for n, m in engine.masks.items()}
@@ -103,7 +127,7 @@ def test_invariants_after_every_step_and_update(method, opt_kind, density, inter
                 assert torch.equal(mask, before[name])
             continue
         for name, mask in engine.masks.items():
-            weight = model.get_submodule(name).weight
+            weight, _, bufs = layer_tensors(engine, name)
             row = [r for r in engine.history if r["layer"] == name][-1]
             assert int(mask.sum()) == row["links"], (method, name)
             if engine.config.density_schedule == "ems":  # a fixed share regrows, not back to a target
@@ -124,7 +148,7 @@ def test_invariants_after_every_step_and_update(method, opt_kind, density, inter
             if engine.config.readded_keep_weight:
                 regrown = regrown[~flat_before[regrown]]
             assert torch.all(weight.reshape(-1)[regrown] == 0)
-            for buf in states(opt, weight).values():
+            for buf in bufs.values():
                 assert torch.all(buf.reshape(-1)[regrown] == 0)
 
 
@@ -299,6 +323,7 @@ def test_no_early_stop_below_threshold():
 
 
 def build(method, opt_kind="sgd", seed=3, total=24, **kw):
+    kw.setdefault("backend", "dense")
     model = mlp(seed=seed)
     opt = make_optimizer(opt_kind, model)
     engine = DSTEngine(model, opt, method, density=0.25, total_steps=total, update_interval=4, seed=seed, **kw)
@@ -312,25 +337,26 @@ def roundtrip(obj):
     return torch.load(buf, weights_only=True)
 
 
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
 @pytest.mark.parametrize(
     "method,opt_kind", [("chts", "sgd"), ("rigl", "adam"), ("chtss", "adamw"), ("mest", "sgd"), ("cht", "sgd")]
 )
-def test_interrupted_and_resumed_run_matches_a_straight_run(method, opt_kind):
+def test_interrupted_and_resumed_run_matches_a_straight_run(method, opt_kind, backend):
     total = 24
-    model_a, opt_a, eng_a = build(method, opt_kind, total=total)
+    model_a, opt_a, eng_a = build(method, opt_kind, total=total, backend=backend)
     for step in range(total):
         train_step(model_a, opt_a, step)
 
-    model_b, opt_b, eng_b = build(method, opt_kind, total=total)
+    model_b, opt_b, eng_b = build(method, opt_kind, total=total, backend=backend)
     for step in range(total // 2 + 1):  # stop just after an update (steps 4, 8, 12)
         train_step(model_b, opt_b, step)
-    ckpt = roundtrip({"model": model_b.state_dict(), "opt": opt_b.state_dict(), "engine": eng_b.state_dict()})
+    ckpt = roundtrip({"model": model_b.state_dict(), "opt": eng_b.optimizer_state_dict(), "engine": eng_b.state_dict()})
     assert any(k.endswith("weight_mask") for k in ckpt["model"])
 
     torch.manual_seed(12345)  # a different global RNG state must not matter
-    model_c, opt_c, eng_c = build(method, opt_kind, seed=3, total=total)
+    model_c, opt_c, eng_c = build(method, opt_kind, seed=3, total=total, backend=backend)
     model_c.load_state_dict(ckpt["model"])
-    opt_c.load_state_dict(ckpt["opt"])
+    eng_c.load_optimizer_state_dict(ckpt["opt"])
     eng_c.load_state_dict(ckpt["engine"])
     for step in range(total // 2 + 1, total):
         train_step(model_c, opt_c, step)
