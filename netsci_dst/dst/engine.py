@@ -264,6 +264,7 @@ class DSTEngine:
         self.flags: dict[str, bool] = {name: False for name in self.layers}
         self.structure = self._build_structure(structure)
         self.device = self._check_devices()
+        self.backend = self._resolve_backend(backend)
         self._check_params_in_optimizer()
 
         self.topology_end = self.config.topology_end_fraction * total_steps
@@ -288,7 +289,6 @@ class DSTEngine:
         self.generator.manual_seed(self._derived_seed("engine"))
         if self.layers:
             self._initialise(data)
-        self.backend = self._resolve_backend(backend)
         if self.backend == "sparse":
             self._to_sparse()
             self._arm_dense_grad()

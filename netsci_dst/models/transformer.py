@@ -423,8 +423,12 @@ class Transformer(nn.Module):
         return names
 
     def sparse_layer_names(self) -> list[str]:
-        """Every attention and FFN Linear, in module order; not the embeddings nor the generator."""
-        return [name for name, module in self.named_modules() if isinstance(module, nn.Linear) and name != "generator"]
+        """Every attention and FFN Linear, in module order; not the embeddings nor the generator (also once the
+        sparse backend has replaced them by :class:`~netsci_dst.dst.sparse_linear.SparseLinear`)."""
+        from netsci_dst.dst.sparse_linear import SparseLinear
+
+        linear = (nn.Linear, SparseLinear)
+        return [name for name, module in self.named_modules() if isinstance(module, linear) and name != "generator"]
 
     def percolation_structure(self) -> Structure:
         """[CHTs] §3.2.2: q/k coupled per attention, chains v -> out_proj and w_1 -> w_2."""

@@ -1,0 +1,156 @@
+"""The sparse execution backend against the dense one: same topology decisions, same weights to round-off,
+checkpoints that move between them, the dense gradient only before an update, and no dense tensor for a sparse
+layer."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from test_engine import SPARSE_METHODS, make_optimizer, mlp, train_step
+from torch import nn
+
+from netsci_dst.dst.engine import AUTO_SPARSE_DENSITY, DSTEngine
+from netsci_dst.dst.sparse_linear import SparseLinear
+from netsci_dst.errors import DstnetError
+
+TOTAL = 30
+INTERVAL = 4
+
+
+def build(method, backend, opt_kind="sgd", seed=1, density=0.25):
+    model = mlp(seed=seed)
+    opt = make_optimizer(opt_kind, model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CSTI -> BSW fallback without data, the same on both backends
+        engine = DSTEngine(
+            model, opt, method, density=density, total_steps=TOTAL, update_interval=INTERVAL, seed=seed, backend=backend
+        )
+    return model, opt, engine
+
+
+def run(method, backend, opt_kind="sgd", steps=range(TOTAL), built=None):
+    """Train; return the engine and the masks after every update."""
+    model, opt, engine = built or build(method, backend, opt_kind)
+    after_updates = []
+    for step in steps:
+        n = engine.n_updates
+        train_step(model, opt, step)
+        if engine.n_updates != n:
+            after_updates.append({k: v.clone() for k, v in engine.masks.items()})
+    return engine, after_updates
+
+
+def roundtrip(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+@pytest.mark.parametrize("opt_kind", ["sgd", "adam"])
+@pytest.mark.parametrize("method", SPARSE_METHODS)
+def test_same_masks_at_every_update_and_weights_to_round_off(method, opt_kind):
+    dense, dense_masks = run(method, "dense", opt_kind)
+    sparse, sparse_masks = run(method, "sparse", opt_kind)
+    assert sparse.backend == "sparse" and dense.backend == "dense"
+    assert len(dense_masks) == len(sparse_masks) == dense.n_updates >= 5
+    for a, b in zip(dense_masks, sparse_masks, strict=True):
+        for name in a:
+            assert torch.equal(a[name], b[name]), (method, name)
+    for name in dense.layers:
+        torch.testing.assert_close(sparse.weight(name), dense.weight(name).detach(), rtol=0, atol=1e-5)
+    assert dense.history == sparse.history or all(
+        {k: v for k, v in r.items() if k != "overlap"} == {k: v for k, v in s.items() if k != "overlap"}
+        for r, s in zip(dense.history, sparse.history, strict=True)
+    )
+
+
+def test_the_sparse_backend_holds_no_dense_tensor_for_a_sparse_layer():
+    model, opt, engine = build("rigl", "sparse", "adam")
+    run("rigl", "sparse", "adam", range(10), built=(model, opt, engine))
+    for name in engine.layers:
+        module = model.get_submodule(name)
+        assert isinstance(module, SparseLinear)
+        n_links = int(engine.masks[name].sum())
+        assert module.values.shape == (n_links,)
+        held = [p for group in opt.param_groups for p in group["params"]]
+        assert any(p is module.values for p in held) and not any(p.shape == engine._shapes[name] for p in held)
+        assert all(t.shape == (n_links,) for k, t in opt.state[module.values].items() if k != "step")
+        assert module.dense_grad is None and not module.capture_dense_grad  # step 10: no update at step 11
+    assert not any(isinstance(m, nn.Linear) for n, m in model.named_modules() if n in engine.layers)
+
+
+def test_the_dense_gradient_is_computed_only_for_the_step_before_an_update(monkeypatch):
+    model, opt, engine = build("rigl", "sparse")
+    armed = []
+    for step in range(TOTAL):
+        armed.append([model.get_submodule(n).capture_dense_grad for n in engine.layers])
+        train_step(model, opt, step)
+    due = [all(a) for a in armed]
+    assert all(a == [a[0]] * len(a) for a in armed)
+    # update steps are multiples of 4 below T_end = 0.75 * 30 = 22.5: steps 4, 8, ..., 20 (the 4th, 8th... steps)
+    assert [i + 1 for i, d in enumerate(due) if d] == [4, 8, 12, 16, 20]
+    _, _, set_engine = build("set", "sparse")
+    assert not any(set_engine._modules[n].capture_dense_grad for n in set_engine.layers)  # SET needs none
+
+
+@pytest.mark.parametrize("first,second", [("sparse", "dense"), ("dense", "sparse")])
+def test_a_checkpoint_resumes_on_the_other_backend(first, second):
+    method, opt_kind, half = "chts", "adam", TOTAL // 2 + 1
+    straight, _ = run(method, second, opt_kind)
+
+    model_a, opt_a, eng_a = build(method, first, opt_kind)
+    run(method, first, opt_kind, range(half), built=(model_a, opt_a, eng_a))
+    ckpt = roundtrip({"model": model_a.state_dict(), "opt": eng_a.optimizer_state_dict(), "engine": eng_a.state_dict()})
+    assert {k for k in ckpt["model"] if k.startswith("0.")} == {"0.weight", "0.bias", "0.weight_mask"}
+    assert ckpt["engine"]["backend"] == first
+
+    model_b, opt_b, eng_b = build(method, second, opt_kind)
+    model_b.load_state_dict(ckpt["model"])
+    eng_b.load_optimizer_state_dict(ckpt["opt"])
+    eng_b.load_state_dict(ckpt["engine"])
+    for name in eng_b.layers:
+        torch.testing.assert_close(eng_b.weight(name).detach(), eng_a.weight(name).detach(), rtol=0, atol=0)
+    run(method, second, opt_kind, range(half, TOTAL), built=(model_b, opt_b, eng_b))
+    assert eng_b.n_updates == straight.n_updates
+    for name in straight.layers:
+        assert torch.equal(eng_b.masks[name], straight.masks[name])
+        torch.testing.assert_close(eng_b.weight(name).detach(), straight.weight(name).detach(), rtol=0, atol=1e-5)
+
+
+def test_loading_another_topology_into_the_model_moves_the_optimizer_along():
+    """model.load_state_dict with other masks (a checkpoint of another step) swaps the values Parameter: the
+    optimizer must follow, with per-link state of the links in both kept."""
+    model, opt, engine = build("set", "sparse")
+    run("set", "sparse", steps=range(6), built=(model, opt, engine))  # one update at step 4
+    other, _, other_engine = build("set", "sparse", seed=7)
+    name = engine.layers[0]
+    old_state = opt.state[engine.parameter(name)]["momentum_buffer"].clone()
+    old_flat = model.get_submodule(name).topology.flat_index()
+    model.load_state_dict(other.state_dict())
+    param = engine.parameter(name)
+    assert torch.equal(engine.masks[name], other_engine.masks[name])
+    assert any(p is param for p in opt.param_groups[0]["params"])
+    new_flat = model.get_submodule(name).topology.flat_index()
+    common, i_old, i_new = np.intersect1d(old_flat, new_flat, return_indices=True)
+    buf = opt.state[param]["momentum_buffer"]
+    assert buf.shape == (len(new_flat),) and len(common) > 0
+    assert torch.equal(buf[torch.from_numpy(i_new)], old_state[torch.from_numpy(i_old)])
+    gone = np.setdiff1d(np.arange(len(new_flat)), i_new)
+    assert torch.all(buf[torch.from_numpy(gone)] == 0)
+    train_step(model, opt, 0)  # and training goes on
+
+
+def test_backend_choice_and_errors():
+    assert build("chts", "auto", density=AUTO_SPARSE_DENSITY)[2].backend == "sparse"
+    assert build("chts", "auto", density=0.5)[2].backend == "dense"
+    model = mlp()
+    fc = DSTEngine(model, make_optimizer("sgd", model), "fc", total_steps=5, backend="sparse")
+    assert fc.backend == "dense" and fc.layers == []  # nothing is sparse
+    with pytest.raises(DstnetError, match="backend must be one of"):
+        build("chts", "csr")
+    meta = mlp().to("meta")
+    with pytest.raises(DstnetError, match="runs on the CPU"):
+        DSTEngine(meta, make_optimizer("sgd", meta), "set", density=0.2, total_steps=5, backend="sparse")
