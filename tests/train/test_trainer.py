@@ -1,5 +1,6 @@
 """The MLP trainer end to end: run directory, chance-beating accuracy, NaN handling, kill-and-resume identity."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -76,9 +77,10 @@ def _cli(*args):
     return [sys.executable, "-m", "netsci_dst.cli", *args]
 
 
-def test_killed_run_resumes_to_identical_weights_and_masks(tmp_path):
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_killed_run_resumes_to_identical_weights_and_masks(tmp_path, backend):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    common = ["train", "mlp", "--method", "chts", "--epochs", "3", *SMALL]
+    common = ["train", "mlp", "--method", "chts", "--epochs", "3", "--backend", backend, *SMALL]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     subprocess.run(_cli(*common, "--out", str(straight)), check=True, env=env, capture_output=True)
 
@@ -106,6 +108,10 @@ def test_killed_run_resumes_to_identical_weights_and_masks(tmp_path):
     assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"]
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+    for index, state in a["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["optimizer"]["state"][index][key]), (index, key)
+    assert a["engine"]["backend"] == b["engine"]["backend"] == backend
     assert [r["test_acc"] for r in a["metrics"]] == [r["test_acc"] for r in b["metrics"]]
     snaps_a = sorted(p.name for p in (straight / "masks").iterdir())
     snaps_b = sorted(p.name for p in (killed / "masks").iterdir())
@@ -312,3 +318,22 @@ def test_set_false_turns_a_recipe_field_off(tmp_path):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads((out / "config.json").read_text())["method"]["skip_step_on_update"] is False
+
+
+def test_resume_may_switch_the_backend(tmp_path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(
+        method="set", sparsity=0.9, sizes=(784, 64, 64, 10), train_limit=200, test_limit=100, epochs=2, progress=False
+    )
+    assert cfg.backend == "auto"
+    first = MLPTrainer(dataclasses.replace(cfg, backend="dense"), out)
+    first.train(stop_after_epoch=1)
+    r = CliRunner().invoke(main, ["train", "mlp", "--resume", str(out), "--backend", "sparse", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "at epoch 1/2 (sparse backend)" in r.output
+    ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert (
+        ckpt["epoch"] == 2 and ckpt["engine"]["backend"] == "sparse" and ckpt["config"]["train"]["backend"] == "sparse"
+    )
+    r = CliRunner().invoke(main, ["train", "mlp", "--resume", str(out), "--epochs", "3"])
+    assert r.exit_code == 2 and "drop epochs" in r.output
