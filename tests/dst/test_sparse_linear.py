@@ -98,3 +98,29 @@ def test_bad_inputs_are_refused():
         SparseTopology(np.zeros((2, 2)))
     with pytest.raises(DstnetError, match="shape"):
         SparseLinear(mask, torch.zeros(3, 4))
+
+
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients():
+    mask, weight, bias = random_layer(6, 5, 0.5, seed=4)
+    layer = SparseLinear(mask, weight, bias)
+    x = torch.zeros(0, 5, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (0, 6)
+    y.sum().backward()
+    assert x.grad.shape == (0, 5) and torch.all(layer.values.grad == 0) and torch.all(layer.bias.grad == 0)
+
+
+def test_large_layers_use_the_multithreaded_kernels_with_the_same_results(monkeypatch):
+    from netsci_dst.dst import sparse_linear as module
+
+    mask, weight, bias = random_layer(300, 200, 0.3, seed=5, dtype=torch.float32)
+    x = torch.randn(64, 200, generator=torch.Generator().manual_seed(6))
+    results = []
+    for threshold in (1, 1 << 62):  # parallel kernels, then serial ones
+        monkeypatch.setattr(module, "PARALLEL_MIN_WORK", threshold)
+        layer = SparseLinear(mask, weight, bias)
+        xs = x.clone().requires_grad_()
+        layer(xs).square().sum().backward()
+        results.append((layer(x).detach(), xs.grad, layer.values.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)  # each element summed by one thread, in one order
