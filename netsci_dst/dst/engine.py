@@ -377,6 +377,8 @@ class DSTEngine:
                 sparse.values.grad = linear.weight.grad.detach().reshape(-1)[flat].clone()
             self._values_replaced(linear.weight, sparse.values, lambda t, flat=flat: t.reshape(-1)[flat].clone())
             sparse.register_values_hook(self._values_replaced)
+            consumers = [c for p, c in self.structure.chains if p == name]
+            sparse.feeds_sparse = bool(consumers)  # transposed outputs cost a dense consumer up to 4x
             parent, _, child = name.rpartition(".")
             setattr(self.model.get_submodule(parent) if parent else self.model, child, sparse)
             self._modules[name] = sparse

@@ -15,7 +15,9 @@ For a batch ``x`` of shape ``(B, n_in)`` the three products of a training step e
 
 The kernels work on the transposed activations ``x^T`` (``n_in x B``, contiguous), so each link touches one
 contiguous length-``B`` row; rows (forward, value gradient) and columns (input gradient) are spread over threads
-with ``prange``. Every output element is accumulated in a fixed order, so results do not depend on the thread
+with ``prange``; a layer that feeds another sparse layer returns its output as a transposed view, so a chain of
+sparse layers transposes only its first input and the gradient coming back from a dense layer.
+Every output element is accumulated in a fixed order, so results do not depend on the thread
 count. No dense weight, dense gradient or dense optimizer state exists: an optimizer sees only ``values``.
 
 This is the execution half of the sparse backend (ARCHITECTURE.md, "two execution backends"); the engine decides
@@ -98,7 +100,7 @@ def _compiled(kernel, fastmath: bool = False) -> tuple:
 _rows_times = _compiled(_rows_times_py)
 _cols_times = _compiled(_cols_times_py)
 _link_dots = _compiled(_link_dots_py, fastmath=True)
-PARALLEL_MIN_WORK = 1 << 18
+PARALLEL_MIN_WORK = 1 << 16
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ def carrier(pos: Tensor, where: Tensor) -> Callable[[Tensor], Tensor]:
 
 class _SparseLinearFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology, sink) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology, sink, row_major) -> Tensor:  # type: ignore[override]
         xT = x.detach().t().contiguous()
         outT = np.zeros((topology.shape[0], xT.shape[1]), dtype=xT.numpy().dtype)
         par = topology.nnz * xT.shape[1] >= PARALLEL_MIN_WORK
@@ -198,6 +200,8 @@ class _SparseLinearFunction(torch.autograd.Function):
         ctx.save_for_backward(xT, values)
         ctx.topology = topology
         ctx.sink = sink
+        if row_major:
+            return torch.from_numpy(np.ascontiguousarray(outT.T))
         return torch.from_numpy(outT).t()
 
     @staticmethod
@@ -218,7 +222,7 @@ class _SparseLinearFunction(torch.autograd.Function):
             grad_values = torch.from_numpy(dv)
         if ctx.sink is not None:  # the dense gradient dL/dW = dy^T x, one dense product (RigL, MEST)
             ctx.sink(torch.mm(dyT_t, xT.t()))
-        return grad_x, grad_values, None, None
+        return grad_x, grad_values, None, None, None
 
 
 def sparse_linear(
@@ -227,12 +231,15 @@ def sparse_linear(
     topology: SparseTopology,
     bias: Tensor | None = None,
     dense_grad_sink: Callable[[Tensor], None] | None = None,
+    row_major: bool = True,
 ) -> Tensor:
     """``x @ W^T + bias`` for the sparse ``W`` given by ``values`` (CSR order) on ``topology``; differentiable in
     ``x``, ``values`` and ``bias``. CPU tensors of one floating dtype; ``x`` of shape ``(..., n_in)``.
 
     ``dense_grad_sink``, when given, receives the dense ``(n_out, n_in)`` gradient ``dy^T x`` during backward
-    (what a dense layer's ``weight.grad`` would be, missing links included)."""
+    (what a dense layer's ``weight.grad`` would be, missing links included). ``row_major=False`` returns the
+    output as a transposed view (stored ``n_out x B``), which another sparse layer takes without copying but a dense
+    layer multiplies up to 4x slower."""
     if x.device.type != "cpu" or values.device.type != "cpu":
         raise DstnetError("the compiled sparse kernels run on the CPU; use the dense backend on other devices")
     if x.dtype != values.dtype:
@@ -240,7 +247,7 @@ def sparse_linear(
     if values.shape != (topology.nnz,):
         raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
     lead = x.shape[:-1]
-    y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology, dense_grad_sink)
+    y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology, dense_grad_sink, row_major)
     if bias is not None:
         y = y + bias
     return y.reshape(*lead, topology.shape[0])
@@ -260,6 +267,9 @@ class SparseLinear(nn.Module):
         topology: the :class:`SparseTopology`.
         capture_dense_grad: when True, the next backward pass also stores the dense gradient ``dL/dW`` (summed
             over the layer's calls) in :attr:`dense_grad`; set it for one step only (it costs a dense product).
+        feeds_sparse: when True the output is returned as a transposed view, which the next
+            :class:`SparseLinear` reads without a copy (the DST engine sets it for layers whose consumers in the
+            percolation structure are all sparse); default False: an ordinary row-major output.
 
     The state dict has the keys of a masked dense layer, ``weight`` (dense, zeros off the links), ``weight_mask``
     and ``bias``, so checkpoints move between this layer and ``nn.Linear`` + mask; loading one rebuilds the
@@ -283,6 +293,7 @@ class SparseLinear(nn.Module):
         else:
             self.bias = nn.Parameter(bias.detach().clone().to(dtype))
         self.capture_dense_grad = False
+        self.feeds_sparse = False
         self.dense_grad: Tensor | None = None
         self._values_hooks: list[Callable[[nn.Parameter, nn.Parameter, Callable[[Tensor], Tensor]], None]] = []
 
@@ -296,7 +307,7 @@ class SparseLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         sink = self._sink if self.capture_dense_grad and torch.is_grad_enabled() else None
-        return sparse_linear(x, self.values, self.topology, self.bias, sink)
+        return sparse_linear(x, self.values, self.topology, self.bias, sink, row_major=not self.feeds_sparse)
 
     def set_topology(
         self, topology: SparseTopology, values: Tensor, carry: Callable[[Tensor], Tensor] | None = None
