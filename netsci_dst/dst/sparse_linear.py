@@ -35,6 +35,7 @@ from numba import njit, prange
 from torch import Tensor, nn
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.parallel import PARALLEL_KERNELS
 
 __all__ = ["SparseLinear", "SparseTopology", "carrier", "link_carrier", "sparse_linear"]
 
@@ -101,6 +102,16 @@ _rows_times = _compiled(_rows_times_py)
 _cols_times = _compiled(_cols_times_py)
 _link_dots = _compiled(_link_dots_py, fastmath=True)
 PARALLEL_MIN_WORK = 1 << 16
+
+
+def _launch(kernels: tuple, parallel: bool, *args) -> None:
+    """Run the serial or the multi-threaded variant; the latter under :data:`netsci_dst.parallel.PARALLEL_KERNELS`
+    (numba's workqueue layer aborts on two parallel regions at once)."""
+    if not parallel:
+        kernels[0](*args)
+        return
+    with PARALLEL_KERNELS:
+        kernels[1](*args)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -196,7 +207,7 @@ class _SparseLinearFunction(torch.autograd.Function):
         xT = x.detach().t().contiguous()
         outT = np.zeros((topology.shape[0], xT.shape[1]), dtype=xT.numpy().dtype)
         par = topology.nnz * xT.shape[1] >= PARALLEL_MIN_WORK
-        _rows_times[par](topology.indptr, topology.cols, values.detach().numpy(), xT.numpy(), outT)
+        _launch(_rows_times, par, topology.indptr, topology.cols, values.detach().numpy(), xT.numpy(), outT)
         ctx.save_for_backward(xT, values)
         ctx.topology = topology
         ctx.sink = sink
@@ -214,11 +225,13 @@ class _SparseLinearFunction(torch.autograd.Function):
         par = topology.nnz * dyT.shape[1] >= PARALLEL_MIN_WORK
         if ctx.needs_input_grad[0]:
             dxT = np.zeros((topology.shape[1], dyT.shape[1]), dtype=dyT.dtype)
-            _cols_times[par](topology.colptr, topology.rows_t, topology.perm, values.detach().numpy(), dyT, dxT)
+            _launch(
+                _cols_times, par, topology.colptr, topology.rows_t, topology.perm, values.detach().numpy(), dyT, dxT
+            )
             grad_x = torch.from_numpy(dxT).t()
         if ctx.needs_input_grad[1]:
             dv = np.zeros(topology.nnz, dtype=dyT.dtype)
-            _link_dots[par](topology.indptr, topology.cols, dyT, xT.numpy(), dv)
+            _launch(_link_dots, par, topology.indptr, topology.cols, dyT, xT.numpy(), dv)
             grad_values = torch.from_numpy(dv)
         if ctx.sink is not None:  # the dense gradient dL/dW = dy^T x, one dense product (RigL, MEST)
             ctx.sink(torch.mm(dyT_t, xT.t()))
