@@ -406,11 +406,11 @@ class TransformerTrainer:
         self.model.train(was_training)
         return total / max(tokens, 1)
 
-    def bleu_on(self, pairs: list[tuple[str, str]], beam: int) -> float:
+    def bleu_on(self, pairs: list[tuple[str, str]], beam: int, model: nn.Module | None = None) -> float:
         from netsci_dst.train.translation_eval import bleu, translate
 
         hyps = translate(
-            self.model, self.tokenizer, [s for s, _ in pairs], beam=beam, max_tokens=self.cfg.max_tokens,
+            self.model if model is None else model, self.tokenizer, [s for s, _ in pairs], beam=beam, max_tokens=self.cfg.max_tokens,
             device=self.device,
         )  # fmt: skip
         return bleu(hyps, [self.tokenizer.normalize(t) for _, t in pairs])
@@ -459,12 +459,12 @@ class TransformerTrainer:
         from netsci_dst.data.translation import load_multi30k
 
         pairs = load_multi30k(self.cfg.data_dir, "test", self.cfg.src, self.cfg.tgt, limit=self.cfg.test_limit)
-        current = {k: v.clone() for k, v in self.model.state_dict().items()}
-        if self.run.best.exists():
-            self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
+        model = self.model
+        if self.run.best.exists():  # a separate model: the trained one (and its optimizer state) stays as it is
+            model = build_model(self.model_config).to(self.device)
+            model.load_state_dict(_with_masks(model, load_checkpoint(self.run.best)["model"]))
         t0 = time.perf_counter()
-        score = self.bleu_on(pairs, beam=self.cfg.beam)
-        self.model.load_state_dict(current)
+        score = self.bleu_on(pairs, beam=self.cfg.beam, model=model)
         return {"test_bleu": score, "beam": self.cfg.beam, "test_seconds": time.perf_counter() - t0}
 
     def summary(self, seconds: float = 0.0) -> dict[str, Any]:

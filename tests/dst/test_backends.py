@@ -154,3 +154,49 @@ def test_backend_choice_and_errors():
     meta = mlp().to("meta")
     with pytest.raises(DstnetError, match="runs on the CPU"):
         DSTEngine(meta, make_optimizer("sgd", meta), "set", density=0.2, total_steps=5, backend="sparse")
+
+
+@pytest.mark.parametrize("method", ["chtss", "rigl"])
+def test_the_transformer_gets_the_same_masks_on_both_backends(method):
+    """Coupled q/k, chained v -> o and FFN percolation, Adam, 3-D activations: the same decisions."""
+    from netsci_dst.models.transformer import Transformer, TransformerConfig
+
+    results = {}
+    for backend in ("dense", "sparse"):
+        torch.manual_seed(0)
+        model = Transformer(
+            TransformerConfig(
+                vocab_size=20,
+                d_model=16,
+                n_heads=2,
+                d_ff=32,
+                n_encoder_layers=1,
+                n_decoder_layers=1,
+                dropout=0.0,
+                attention_dropout=0.0,
+            )  # fmt: skip
+        )
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        engine = DSTEngine(
+            model, opt, method, density=0.3, total_steps=16, update_interval=3, seed=2, backend=backend,
+            sparse_layers=model.sparse_layer_names(), structure=model.percolation_structure(),
+        )  # fmt: skip
+        g = torch.Generator().manual_seed(3)
+        masks = []
+        for _ in range(16):
+            src = torch.randint(1, 20, (4, 7), generator=g)
+            tgt = torch.randint(1, 20, (4, 6), generator=g)
+            opt.zero_grad()
+            logits = model(src, tgt[:, :-1])
+            nn.functional.cross_entropy(logits.reshape(-1, 20), tgt[:, 1:].reshape(-1)).backward()
+            n = engine.n_updates
+            opt.step()
+            if engine.n_updates != n:
+                masks.append({k: v.clone() for k, v in engine.masks.items()})
+        results[backend] = (engine, masks)
+    (dense, dmasks), (sparse, smasks) = results["dense"], results["sparse"]
+    assert len(dmasks) == len(smasks) == 3 and sparse.backend == "sparse"
+    for a, b in zip(dmasks, smasks, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in dense.layers:
+        torch.testing.assert_close(sparse.weight(name), dense.weight(name).detach(), rtol=0, atol=1e-5)
