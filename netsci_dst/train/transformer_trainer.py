@@ -53,6 +53,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: What ``backend="auto"`` means here: measured on 2 CPU cores (cpu preset, chtss, 40 steps with one evaluation),
+#: the sparse backend took 1.12x, 1.07x and 1.01x the dense one's time at 90%, 95% and 99% sparsity: attention,
+#: embeddings and the vocabulary projection dominate this model's step, and it has 16 small sparse layers.
+AUTO_BACKEND = "dense"
+
+
 @dataclass
 class TransformerConfig:
     """Everything that defines a translation run (plain values; saved in every checkpoint).
@@ -219,7 +225,7 @@ class TransformerTrainer:
             sparse_layers=self.model.sparse_layer_names() if self.method.sparse else None,
             structure=self.model.percolation_structure() if self.method.sparse else None,
             seed=cfg.seed,
-            backend=cfg.backend,
+            backend=AUTO_BACKEND if cfg.backend == "auto" else cfg.backend,
         )
         self.step = 0
         self.epoch = 0
@@ -410,8 +416,8 @@ class TransformerTrainer:
         from netsci_dst.train.translation_eval import bleu, translate
 
         hyps = translate(
-            self.model if model is None else model, self.tokenizer, [s for s, _ in pairs], beam=beam, max_tokens=self.cfg.max_tokens,
-            device=self.device,
+            self.model if model is None else model, self.tokenizer, [s for s, _ in pairs], beam=beam,
+            max_tokens=self.cfg.max_tokens, device=self.device,
         )  # fmt: skip
         return bleu(hyps, [self.tokenizer.normalize(t) for _, t in pairs])
 

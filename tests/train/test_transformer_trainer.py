@@ -157,3 +157,9 @@ def test_bad_input_is_one_line_with_exit_2(args, message, tiny_run, tmp_path):
     r = run(*args)
     assert r.exit_code == 2, r.output
     assert message in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_auto_backend_is_dense_for_the_transformer(tmp_path):
+    cfg = TransformerConfig(method="set", sparsity=0.99, steps=2, eval_every=2, train_limit=50, **TINY)
+    assert cfg.backend == "auto"
+    assert TransformerTrainer(cfg, tmp_path / "run").engine.backend == "dense"  # measured: no faster sparse here
