@@ -87,8 +87,10 @@ __all__ = ["AUTO_SPARSE_DENSITY", "BACKENDS", "DSTEngine", "OPTIMIZER_STATE_KEYS
 #: links only, :class:`~netsci_dst.dst.sparse_linear.SparseLinear`, CPU); ``auto`` picks one.
 BACKENDS = ("dense", "sparse", "auto")
 
-#: ``backend="auto"`` computes sparse on the CPU at this overall density or below (benchmarks/bench_sparse.py:
-#: the sparse step is faster than the dense one below about this density at batch 32 and 128).
+#: ``backend="auto"`` computes sparse on the CPU at this overall density or below. Measured on the paper MLP at batch
+#: 32 (2 cores): the sparse step takes 0.31-0.36x the dense one at density 0.1, 0.6x at 0.2, about 0.1x at 0.01
+#: (benchmarks/bench_sparse.py); models whose step is mostly dense work choose for themselves (the Transformer
+#: trainer's auto is dense).
 AUTO_SPARSE_DENSITY = 0.1
 
 #: The optimizers whose per-entry state the engine knows how to keep at zero, and that state's keys.
