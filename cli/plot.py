@@ -8,7 +8,8 @@ import click
 
 from netsci_dst.errors import DstnetError
 
-KINDS = ("adjacency", "degree", "evolution", "hyperbolic", "training")
+KINDS = ("adjacency", "comparison", "degree", "evolution", "hyperbolic", "training")
+SEVERAL = ("training", "comparison")  # the kinds that take several targets
 
 
 @click.command("plot")
@@ -17,7 +18,8 @@ KINDS = ("adjacency", "degree", "evolution", "hyperbolic", "training")
     "--kind",
     type=click.Choice(KINDS),
     required=True,
-    help="adjacency: each layer's matrix and degrees; degree: log-log degree distributions with the fitted power "
+    help="adjacency: each layer's matrix and degrees; comparison: methods over seeds (run directories): accuracy "
+    "bands, ANP, best accuracy and AAE against fc; degree: log-log degree distributions with the fitted power "
     "law; evolution: density, ANP, overlap and accuracy over training (run directory); hyperbolic: the "
     "hyperbolic disk; training: accuracy and loss curves of one or more runs.",
 )
@@ -43,7 +45,9 @@ KINDS = ("adjacency", "degree", "evolution", "hyperbolic", "training")
 def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
     """Draw a figure of TARGET: a mask/stack file, a checkpoint (.pt) or a run directory.
 
-    --kind training takes several run directories or checkpoints and draws their curves side by side.
+    --kind training takes several run directories or checkpoints and draws their curves side by side; --kind
+    comparison takes run directories of several methods and seeds (grouped by method) and draws the papers'
+    comparison: accuracy with a band over seeds, ANP, and best accuracy against AAE relative to fc.
 
     \b
     Examples:
@@ -51,6 +55,7 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
       dstnet plot runs/chts --kind evolution -o evolution.png
       dstnet plot runs/chts --kind hyperbolic --update 0 -o initial-disk.png
       dstnet plot runs/chts runs/set --kind training -o curves.svg
+      dstnet plot runs/reproduce-mlp/* --kind comparison -o methods.png
     """
     from netsci_dst.analysis.targets import load_snapshot, load_target
     from netsci_dst.plot.degree import check_figure_path
@@ -61,10 +66,18 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
         raise DstnetError(f"--dpi must be in [1, 1200], got {dpi}")
     if not 0.0 <= theta <= 1.0:
         raise DstnetError(f"--theta must be in [0, 1], got {theta}")
-    if len(targets) > 1 and kind != "training":
-        raise DstnetError(f"--kind {kind} draws one TARGET, got {len(targets)} (only --kind training takes several)")
-    if update is not None and kind in ("evolution", "training"):
+    if len(targets) > 1 and kind not in SEVERAL:
+        raise DstnetError(
+            f"--kind {kind} draws one TARGET, got {len(targets)} (only --kind training and comparison take several)"
+        )
+    if update is not None and kind in ("evolution", "training", "comparison"):
         raise DstnetError(f"--update selects the masks of one update; --kind {kind} draws the whole run")
+    if kind == "comparison":
+        from netsci_dst.plot.comparison import plot_comparison
+
+        plot_comparison(targets, output, title=title, dpi=dpi)
+        click.echo(f"wrote {output}")
+        return
     loaded = [load_target(t) for t in targets]
 
     if kind == "training":
