@@ -10,6 +10,10 @@ papers' fixed-density CHTs). Runs go to --out/METHOD-seedS; complete runs are re
 from their last checkpoint, so the command can be repeated until the table is complete. The papers' numbers (full
 MNIST, 100 epochs) are printed alongside with their source, for reference, not compared against: settings differ.
 
+``--figures DIR`` also draws, with the library calls behind ``dstnet plot``, ``DIR/TAG-methods.png`` (accuracy with a
+band over seeds, ANP, best accuracy and AAE against fc: ``dstnet plot RUNS... --kind comparison``) and
+``DIR/TAG-chts-evolution.png`` (the topology evolution of the first chts run: ``dstnet plot RUN --kind evolution``).
+
 ``--readme FILE --tag NAME`` also writes the table (with the command that made it) into FILE between the lines
 ``<!-- reproduce_mlp:NAME -->`` and ``<!-- /reproduce_mlp:NAME -->``, so the README's table is generated, never typed.
 """
@@ -126,6 +130,28 @@ def recipe_origin(method: str, run_dirs: list[str]) -> str:
     return recipe.origin
 
 
+def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> list[Path]:
+    """The comparison figure of every run in the table and the evolution figure of the first chts run."""
+    from netsci_dst.analysis.targets import load_target
+    from netsci_dst.plot.comparison import plot_comparison
+    from netsci_dst.plot.evolution import plot_evolution
+
+    args.figures.mkdir(parents=True, exist_ok=True)
+    run_dirs = [r["run_dir"] for _, runs in rows for r in runs]
+    written = []
+    if run_dirs:
+        epochs = "/".join(str(e) for e in sorted({r["epochs"] for _, runs in rows for r in runs}))
+        title = f"{args.dataset}, {args.sparsity:.1%} sparsity, {epochs} epochs"
+        written.append(plot_comparison(run_dirs, args.figures / f"{args.tag}-methods.png", title=title))
+    chts = [r["run_dir"] for method, runs in rows if method == "chts" for r in runs]
+    if chts:
+        path = args.figures / f"{args.tag}-chts-evolution.png"
+        written.append(
+            plot_evolution(load_target(chts[0]), path, title=f"chts topology evolution ({Path(chts[0]).name})")
+        )
+    return written
+
+
 def write_readme(path: Path, tag: str, text: str) -> None:
     """Replace the block between ``<!-- reproduce_mlp:TAG -->`` and ``<!-- /reproduce_mlp:TAG -->`` in ``path``."""
     start, end = f"<!-- reproduce_mlp:{tag} -->", f"<!-- /reproduce_mlp:{tag} -->"
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--out", default="runs/reproduce-mlp")
     ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
     ap.add_argument("--readme", type=Path, help="also write the table into this file (see --tag)")
+    ap.add_argument("--figures", type=Path, help="also draw the comparison and chts-evolution figures in this folder")
     ap.add_argument("--tag", default="quick", help="the README block to fill [quick]")
     args = ap.parse_args(argv)
 
@@ -177,6 +204,9 @@ def main(argv: list[str] | None = None) -> str:
             rows.append((method, runs))
     text = table(rows, args)
     print("\n" + text)
+    if args.figures:
+        for path in figures(rows, args):
+            print(f"wrote {path}", file=sys.stderr)
     if args.readme:
         write_readme(
             args.readme, args.tag, f"```bash\n{command_line(sys.argv[1:] if argv is None else argv)}\n```\n\n{text}"
@@ -191,10 +221,10 @@ def command_line(argv: list[str]) -> str:
         if skip:
             skip = False
             continue
-        if arg in ("--readme", "--tag", "--table-only", "--out"):
+        if arg in ("--readme", "--tag", "--table-only", "--out", "--figures"):
             skip = arg != "--table-only"
             continue
-        if arg.startswith(("--readme=", "--tag=", "--out=")):
+        if arg.startswith(("--readme=", "--tag=", "--out=", "--figures=")):
             continue
         kept.append(shlex.quote(arg))
     return " ".join(["python benchmarks/reproduce_mlp.py", *kept])

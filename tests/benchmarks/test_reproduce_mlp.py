@@ -53,6 +53,12 @@ def test_tiny_reproduction_table_reuse_and_readme(tmp_path, reproduce, monkeypat
         line for line in text.splitlines() if line.startswith("| ")
     ]
 
+    # the figures come from the same runs, with nothing trained either
+    figures = tmp_path / "img"
+    reproduce.main([*argv, "--figures", str(figures)])
+    assert sorted(p.name for p in figures.iterdir()) == ["quick-chts-evolution.png", "quick-methods.png"]
+    assert all(p.stat().st_size > 10_000 for p in figures.iterdir())
+
 
 def test_unknown_method_fails_before_training(tmp_path, reproduce):
     with pytest.raises(Exception, match="unknown method"):
