@@ -19,20 +19,21 @@ TOTAL = 30
 INTERVAL = 4
 
 
-def build(method, backend, opt_kind="sgd", seed=1, density=0.25):
+def build(method, backend, opt_kind="sgd", seed=1, density=0.25, **overrides):
     model = mlp(seed=seed)
     opt = make_optimizer(opt_kind, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the CSTI -> BSW fallback without data, the same on both backends
         engine = DSTEngine(
-            model, opt, method, density=density, total_steps=TOTAL, update_interval=INTERVAL, seed=seed, backend=backend
-        )
+            model, opt, method, density=density, total_steps=TOTAL, update_interval=INTERVAL, seed=seed,
+            backend=backend, **overrides,
+        )  # fmt: skip
     return model, opt, engine
 
 
-def run(method, backend, opt_kind="sgd", steps=range(TOTAL), built=None):
+def run(method, backend, opt_kind="sgd", steps=range(TOTAL), built=None, **overrides):
     """Train; return the engine and the masks after every update."""
-    model, opt, engine = built or build(method, backend, opt_kind)
+    model, opt, engine = built or build(method, backend, opt_kind, **overrides)
     after_updates = []
     for step in steps:
         n = engine.n_updates
@@ -65,6 +66,24 @@ def test_same_masks_at_every_update_and_weights_to_round_off(method, opt_kind):
         {k: v for k, v in r.items() if k != "overlap"} == {k: v for k, v in s.items() if k != "overlap"}
         for r, s in zip(dense.history, sparse.history, strict=True)
     )
+
+
+@pytest.mark.parametrize(
+    "method,overrides",
+    [
+        ("set", {"regrow_init": "swi", "readded_keep_weight": False}),  # SWI values for new links, readded reset
+        ("chts", {"density_distribution": "erk", "skip_step_on_update": False}),
+        ("rigl", {"zeta_schedule": "constant", "readded_keep_weight": False}),
+    ],
+)
+def test_same_decisions_with_the_other_options(method, overrides):
+    dense, dense_masks = run(method, "dense", "adam", **overrides)
+    sparse, sparse_masks = run(method, "sparse", "adam", **overrides)
+    assert len(dense_masks) == len(sparse_masks) >= 5
+    for a, b in zip(dense_masks, sparse_masks, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in dense.layers:
+        torch.testing.assert_close(sparse.weight(name), dense.weight(name).detach(), rtol=0, atol=1e-5)
 
 
 def test_the_sparse_backend_holds_no_dense_tensor_for_a_sparse_layer():
