@@ -64,3 +64,12 @@ def test_unknown_method_fails_before_training(tmp_path, reproduce):
     with pytest.raises(Exception, match="unknown method"):
         reproduce.main(["--methods", "fc,nope", "--out", str(tmp_path)])
     assert not any(tmp_path.iterdir())
+
+
+def test_paper_numbers_only_for_the_papers_setting(reproduce):
+    import argparse
+
+    at = {s: argparse.Namespace(dataset="mnist", sparsity=s) for s in (0.99, 0.999)}
+    assert reproduce.has_paper_numbers(at[0.99]) and not reproduce.has_paper_numbers(at[0.999])
+    assert reproduce.paper_source(at[0.999]).startswith("none here")
+    assert not reproduce.has_paper_numbers(argparse.Namespace(dataset="fashion-mnist", sparsity=0.99))
