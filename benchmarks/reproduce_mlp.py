@@ -45,9 +45,19 @@ PAPER_MNIST_99 = {
 PAPER_SOURCE = "CHTss paper (arXiv 2501.19107) Table 7: full MNIST, 100 epochs, 99 % sparsity"
 
 
+def variant(args: argparse.Namespace) -> str:
+    """The ``--set`` overrides as a name part, ``+key=value+...`` ("" without overrides)."""
+    return "".join(f"+{k}={v}" for k, v in sorted(args.overrides.items()))
+
+
+def run_dir(method: str, seed: int, args: argparse.Namespace) -> Path:
+    """``OUT/METHOD-seedS``, or ``OUT/METHOD+key=value-seedS`` for an ablation made with ``--set``."""
+    return Path(args.out) / f"{method}{variant(args)}-seed{seed}"
+
+
 def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     """Train (or resume, or reuse) one run; returns its summary."""
-    out = Path(args.out) / f"{method}-seed{seed}"
+    out = run_dir(method, seed, args)
     summary_path = out / "summary.json"
     if summary_path.exists():
         return json.loads(summary_path.read_text())
@@ -58,6 +68,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     else:
         cfg = TrainConfig(
             method=method,
+            method_overrides=dict(args.overrides),
             sparsity=args.sparsity,
             dataset=args.dataset,
             data_dir=args.data_dir,
@@ -107,9 +118,10 @@ def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
         epochs = sorted({r["epochs"] for r in runs})
         paper = PAPER_MNIST_99.get(method) if has_paper_numbers(args) else None
         paper_text = "" if paper is None else f"{paper[0]:.2f}" + ("" if paper[1] is None else f" ({paper[1]:.0f})")
-        origin = recipe_origin(method, [r["run_dir"] for r in runs])
+        origin = recipe_origin(method, [r["run_dir"] for r in runs], args.overrides)
+        label = method + variant(args).replace("+", " +")
         lines.append(
-            f"| {method} | {origin} | {len(runs)} x {'/'.join(map(str, epochs))} | {fmt(best)} | {fmt(final)} | "
+            f"| {label} | {origin} | {len(runs)} x {'/'.join(map(str, epochs))} | {fmt(best)} | {fmt(final)} | "
             f"{'-' if method == 'fc' else fmt(anp)} | {fmt(aae)} | {secs:.0f} s | {paper_text} |"
         )
     return "\n".join(lines)
@@ -126,11 +138,11 @@ def paper_source(args: argparse.Namespace) -> str:
     return f"none here (the sources at hand give MNIST at 99 % sparsity only: {PAPER_SOURCE})"
 
 
-def recipe_origin(method: str, run_dirs: list[str]) -> str:
-    """The recipe's origin (code, assembled, paper), or "older preset" when the runs used another config (runs made
-    before dstnet followed the authors' code)."""
+def recipe_origin(method: str, run_dirs: list[str], overrides: dict | None = None) -> str:
+    """The recipe's origin (code, assembled, paper), "ablation" with ``--set`` overrides, or "older preset" when the
+    runs used another config (runs made before dstnet followed the authors' code)."""
     recipe = get_recipe(method)
-    current = recipe.config.to_dict()
+    current = recipe.config.replace(**(overrides or {})).to_dict()
     for run_dir in run_dirs:
         stored = json.loads((Path(run_dir) / "config.json").read_text())["method"]
         used = MethodConfig.from_dict(stored).to_dict()
@@ -138,7 +150,7 @@ def recipe_origin(method: str, run_dirs: list[str]) -> str:
             k: v for k, v in current.items() if k != "update_interval"
         }:
             return "older preset"
-    return recipe.origin
+    return "ablation" if overrides else recipe.origin
 
 
 def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> list[Path]:
@@ -187,14 +199,25 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--out", default="runs/reproduce-mlp")
     ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
+    ap.add_argument(
+        "--set",
+        dest="set_items",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an ablation: override this method field in every run (repeatable; run folders METHOD+KEY=VALUE-seedS)",
+    )
     ap.add_argument("--readme", type=Path, help="also write the table into this file (see --tag)")
     ap.add_argument("--figures", type=Path, help="also draw the comparison and chts-evolution figures in this folder")
     ap.add_argument("--tag", default="quick", help="the README block to fill [quick]")
     args = ap.parse_args(argv)
 
+    from netsci_dst.cli.train import _parse_overrides
+
+    args.overrides = _parse_overrides(tuple(args.set_items))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for method in methods:
-        get_recipe(method)  # unknown names fail before any training
+        get_recipe(method).config.replace(**args.overrides)  # unknown names and fields fail before any training
     rows = []
     for method in methods:
         runs = []
@@ -202,7 +225,7 @@ def main(argv: list[str] | None = None) -> str:
             s = dict(run_one(method, seed, args))
             if not s:
                 continue
-            s["seconds"] = training_seconds(Path(args.out) / f"{method}-seed{seed}")
+            s["seconds"] = training_seconds(run_dir(method, seed, args))
             runs.append(s)
             best = "-" if s.get("best_acc") is None else f"{s['best_acc']:.4f}"
             print(

@@ -36,7 +36,8 @@ class RunCurves:
 
     Attributes:
         path: the run directory.
-        method: the recipe name; ``sparsity``: the run's sparsity; ``seed``: its seed.
+        method: the recipe name, with its ``--set`` overrides (``chts +init_topology=bsw``); ``sparsity``: the
+            run's sparsity; ``seed``: its seed.
         epochs, test_acc: per completed epoch.
         best_acc: the best accuracy by the recipe's convention (``summary.json``), else the best epoch so far.
         aae: the mean test accuracy over the completed epochs.
@@ -80,9 +81,11 @@ def load_run_curves(path: str | os.PathLike) -> RunCurves:
             summary = {}
     accs = [float(r["test_acc"]) for r in rows]
     best = summary.get("best_acc")
+    overrides = train.get("method_overrides") or {}
+    method = str(train.get("method", path.name)) + "".join(f" +{k}={v}" for k, v in sorted(overrides.items()))
     return RunCurves(
         path=path,
-        method=str(train.get("method", path.name)),
+        method=method,
         sparsity=float(train.get("sparsity", 0.0)),
         seed=int(train.get("seed", 0)),
         epochs=[int(r.get("epoch", i + 1)) for i, r in enumerate(rows)],

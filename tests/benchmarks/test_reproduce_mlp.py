@@ -73,3 +73,18 @@ def test_paper_numbers_only_for_the_papers_setting(reproduce):
     assert reproduce.has_paper_numbers(at[0.99]) and not reproduce.has_paper_numbers(at[0.999])
     assert reproduce.paper_source(at[0.999]).startswith("none here")
     assert not reproduce.has_paper_numbers(argparse.Namespace(dataset="fashion-mnist", sparsity=0.99))
+
+
+def test_an_ablation_gets_its_own_runs_and_row(tmp_path, reproduce):
+    argv = [
+        "--methods", "set", "--epochs", "1", "--seeds", "1", "--train-limit", "200", "--test-limit", "100",
+        "--out", str(tmp_path), "--set", "init_topology=bsw",
+    ]  # fmt: skip
+    text = reproduce.main(argv)
+    assert (tmp_path / "set+init_topology=bsw-seed0" / "summary.json").exists()
+    row = next(line for line in text.splitlines() if line.startswith("| set"))
+    assert row.startswith("| set +init_topology=bsw | ablation | 1 x 1 |")
+    config = json.loads((tmp_path / "set+init_topology=bsw-seed0" / "config.json").read_text())
+    assert config["method"]["init_topology"] == "bsw"
+    with pytest.raises(Exception, match="nope"):
+        reproduce.main([*argv[:-2], "--set", "nope=1"])
