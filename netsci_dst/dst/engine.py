@@ -20,11 +20,14 @@ What the hooks do (ALGORITHMS.md §2):
 * after every optimizer step: the step is counted and, when due, one topology update runs.
 
 Why inactive weights and optimizer state stay exactly 0 between updates: for SGD (momentum, dampening, Nesterov,
-weight decay), Adam and AdamW (amsgrad included) every per-entry quantity is a function of that entry's gradient,
-weight and state only; with a 0 gradient, 0 weight and 0 state the step writes 0 again (Adam: ``0 / (sqrt(0) + eps)
-= 0``; decoupled decay: ``0 * (1 - lr wd) = 0``). Other optimizers may break this, so they are refused. The engine
-therefore zeroes weights and state only when the topology changes (and at attach/load); ``strict=True`` also
-re-zeroes them after every step, at the cost of a few full passes over the weights.
+weight decay), Adam, AdamW, NAdam, RAdam (amsgrad included), RMSprop, Adagrad and Adadelta (:data:`ZERO_PRESERVING`,
+subclasses included) every per-entry quantity is a function of that entry's gradient, weight and state only; with a
+0 gradient, 0 weight and 0 state the step writes 0 again (Adam: ``0 / (sqrt(0) + eps) = 0``; decoupled decay:
+``0 * (1 - lr wd) = 0``). The engine therefore zeroes weights and state only when the topology changes (and at
+attach/load). Any other optimizer is accepted as well: its per-entry state is every state tensor shaped like the
+weight, and the engine re-zeroes missing links after every step (what ``strict=True`` asks for any optimizer), at
+the cost of a few passes over the weights. Only :data:`UNSUPPORTED_OPTIMIZERS` (LBFGS, Rprop, SparseAdam) are
+refused, with the reason; so is a second engine on an optimizer that already drives one.
 
 One topology update (every ``update_interval`` steps, for steps ``< T_end = topology_end_fraction * total_steps``,
 until the topology freezes):
@@ -55,6 +58,7 @@ import math
 import numbers
 import re
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -81,7 +85,14 @@ from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
 from netsci_dst.topology.er import erk_densities
 
-__all__ = ["AUTO_SPARSE_DENSITY", "BACKENDS", "DSTEngine", "OPTIMIZER_STATE_KEYS", "select_sparse_layers"]
+__all__ = [
+    "AUTO_SPARSE_DENSITY",
+    "BACKENDS",
+    "DSTEngine",
+    "UNSUPPORTED_OPTIMIZERS",
+    "ZERO_PRESERVING",
+    "select_sparse_layers",
+]
 
 #: Execution backends: ``dense`` (masks on dense weights: any device, any density) and ``sparse`` (the active
 #: links only, :class:`~netsci_dst.dst.sparse_linear.SparseLinear`, CPU); ``auto`` picks one.
@@ -93,11 +104,26 @@ BACKENDS = ("dense", "sparse", "auto")
 #: trainer's auto is dense).
 AUTO_SPARSE_DENSITY = 0.1
 
-#: The optimizers whose per-entry state the engine knows how to keep at zero, and that state's keys.
-OPTIMIZER_STATE_KEYS: dict[type, tuple[str, ...]] = {
-    torch.optim.SGD: ("momentum_buffer",),
-    torch.optim.Adam: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    torch.optim.AdamW: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+#: Optimizers for which a zero gradient on a zero weight with zero per-entry state gives zero again, so a missing
+#: link's weight and state stay exactly 0 between updates with no extra work (checked for each by the engine's
+#: invariant tests; subclasses count). Any other optimizer is accepted too: the engine then re-zeroes missing links'
+#: weights and state after every step (as ``strict=True`` does), at the cost of a few passes over the weights.
+ZERO_PRESERVING: tuple[type, ...] = (
+    torch.optim.SGD,
+    torch.optim.Adam,
+    torch.optim.AdamW,
+    torch.optim.NAdam,
+    torch.optim.RAdam,
+    torch.optim.RMSprop,
+    torch.optim.Adagrad,
+    torch.optim.Adadelta,
+)
+
+#: Optimizers that cannot keep a sparse topology consistent, with the reason.
+UNSUPPORTED_OPTIMIZERS: dict[type, str] = {
+    torch.optim.LBFGS: "it recomputes the loss through a closure after the engine has masked the gradients",
+    torch.optim.Rprop: "its per-entry step sizes multiply: a new link's zero step size could never grow",
+    torch.optim.SparseAdam: "it needs sparse gradients, and a sparse layer's weight gradient is dense",
 }
 
 STATE_FORMAT = 1
@@ -161,8 +187,8 @@ class DSTEngine:
 
     Args:
         model: the network (its Linear layers get masks; nothing else changes).
-        optimizer: ``torch.optim.SGD``, ``Adam`` or ``AdamW`` holding the sparse layers' weights; any other class
-            raises :class:`DstnetError` (the engine must know its per-entry state to keep it at zero).
+        optimizer: any ``torch.optim.Optimizer`` holding the sparse layers' weights but LBFGS, Rprop and
+            SparseAdam (see the module docstring); one engine per optimizer.
         method: a preset name (``"fc"``, ``"set"``, ``"rigl"``, ``"mest"``, ``"cht"``, ``"chts"``, ``"chtss"``) or
             a :class:`MethodConfig`.
         density: the target overall density of the sparse layers, in (0, 1] (required unless the method is
@@ -230,14 +256,15 @@ class DSTEngine:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise DstnetError(f"seed must be a non-negative int, got {seed!r}")
         total_steps, seed = int(total_steps), int(seed)
-        self._state_keys = self._check_optimizer(optimizer)
+        self.zero_preserving = self._check_optimizer(optimizer)
         if backend not in BACKENDS:
             raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.model = model
         self.optimizer = optimizer
         self.total_steps = total_steps
         self.seed = seed
-        self.strict = bool(strict)
+        # an optimizer not known to preserve zeros gets its missing links re-zeroed after every step
+        self.strict = bool(strict) or not self.zero_preserving
         self.step = 0
         self.n_updates = 0
         self.frozen = False
@@ -298,23 +325,30 @@ class DSTEngine:
             optimizer.register_step_pre_hook(self._pre_step),
             optimizer.register_step_post_hook(self._post_step),
         ]
+        optimizer._dstnet_engine = weakref.ref(self)  # a second engine on this optimizer is refused
 
     # ------------------------------------------------------------------------------------------------------------
     # set-up
     # ------------------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _check_optimizer(optimizer: Any) -> tuple[str, ...]:
+    def _check_optimizer(optimizer: Any) -> bool:
+        """Refuse what cannot work; True when the optimizer preserves zeros by itself (see :data:`ZERO_PRESERVING`)."""
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise DstnetError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        keys = OPTIMIZER_STATE_KEYS.get(type(optimizer))
-        if keys is None:
-            known = ", ".join(f"torch.optim.{c.__name__}" for c in OPTIMIZER_STATE_KEYS)
+        name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+        for cls, reason in UNSUPPORTED_OPTIMIZERS.items():
+            if isinstance(optimizer, cls):
+                raise DstnetError(f"unsupported optimizer {name}: {reason}")
+        other = getattr(optimizer, "_dstnet_engine", None)
+        if other is not None and other() is not None and other()._hooks:
             raise DstnetError(
-                f"unsupported optimizer {type(optimizer).__module__}.{type(optimizer).__name__}: the engine keeps the "
-                f"optimizer state of missing links at exactly zero and only knows {known}"
+                "this optimizer already drives a DSTEngine: two engines would mask and evolve the same weights; "
+                "close() the first one"
             )
-        return keys
+        if isinstance(optimizer, torch.optim.Adagrad):  # a nonzero start of its sums is state on missing links
+            return all(g.get("initial_accumulator_value", 0) == 0 for g in optimizer.param_groups)
+        return isinstance(optimizer, ZERO_PRESERVING)
 
     def _build_structure(self, structure: Structure | None) -> Structure:
         if structure is not None:
@@ -393,8 +427,7 @@ class DSTEngine:
         state = self.optimizer.state.pop(old, None)
         if state:
             state = dict(state)
-            for key in self._state_keys:
-                buf = state.get(key)
+            for key, buf in list(state.items()):  # per-entry state: the tensors shaped like the parameter
                 if isinstance(buf, torch.Tensor) and buf.shape == old.shape:
                     state[key] = carry(buf)
             self.optimizer.state[new] = state
@@ -560,8 +593,7 @@ class DSTEngine:
         if not state:
             return
         drop = ~keep
-        for key in self._state_keys:
-            buf = state.get(key)
+        for buf in state.values():  # per-entry state: the tensors shaped like the parameter
             if isinstance(buf, torch.Tensor) and buf.shape == param.shape:
                 buf.masked_fill_(drop, 0)
 
@@ -570,8 +602,7 @@ class DSTEngine:
         state = self.optimizer.state.get(param)
         if not state:
             return
-        for key in self._state_keys:
-            buf = state.get(key)
+        for buf in state.values():
             if isinstance(buf, torch.Tensor) and buf.shape == param.shape:
                 _fill_flat(buf, flat_idx, 0)
 
@@ -587,8 +618,7 @@ class DSTEngine:
             if weight.grad is not None:
                 self._keep_links_only(name, weight.grad)
             state = self.optimizer.state.get(weight) or {}
-            for key in self._state_keys:
-                buf = state.get(key)
+            for buf in state.values():
                 if isinstance(buf, torch.Tensor) and buf.shape == weight.shape:
                     self._keep_links_only(name, buf)
 
@@ -654,6 +684,8 @@ class DSTEngine:
         for handle in self._hooks:
             handle.remove()
         self._hooks = []
+        if getattr(self.optimizer, "_dstnet_engine", None) is not None and self.optimizer._dstnet_engine() is self:
+            del self.optimizer._dstnet_engine
 
     # ------------------------------------------------------------------------------------------------------------
     # topology update
@@ -1122,8 +1154,7 @@ class DSTEngine:
                 continue
             flat = torch.from_numpy(self._modules[name].topology.flat_index())
             entry = dict(entry)
-            for key in self._state_keys:
-                buf = entry.get(key)
+            for key, buf in list(entry.items()):
                 if isinstance(buf, torch.Tensor) and buf.shape == (flat.numel(),):
                     dense = torch.zeros(self._shapes[name], dtype=buf.dtype)
                     dense.view(-1)[flat] = buf
@@ -1141,11 +1172,10 @@ class DSTEngine:
             if not entry:
                 continue
             flat = torch.from_numpy(self._modules[name].topology.flat_index())
-            for key in self._state_keys:
-                buf = entry.get(key)
+            for key, buf in list(entry.items()):
                 if isinstance(buf, torch.Tensor) and tuple(buf.shape) == self._shapes[name]:
                     entry[key] = buf.reshape(-1)[flat].clone()
-                elif isinstance(buf, torch.Tensor) and buf.shape != param.shape:
+                elif isinstance(buf, torch.Tensor) and buf.dim() >= 1 and buf.shape != param.shape:
                     raise DstnetError(
                         f"optimizer state {key!r} of layer {name!r} has shape {tuple(buf.shape)}, expected "
                         f"{self._shapes[name]}"

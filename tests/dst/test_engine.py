@@ -38,7 +38,25 @@ def make_optimizer(kind, model):
         return torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-4)
     if kind == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=1e-2, amsgrad=True)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=1e-3, momentum=0.9, centered=True, weight_decay=1e-4)
+    if kind == "nadam":
+        return torch.optim.NAdam(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    if kind == "radam":
+        return torch.optim.RAdam(model.parameters(), lr=1e-2)
+    if kind == "adagrad":
+        return torch.optim.Adagrad(model.parameters(), lr=1e-2)
+    if kind == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), weight_decay=1e-4)
+    if kind == "adamax":  # not zero-preserving (its infinity norm starts at eps): re-zeroed after every step
+        return torch.optim.Adamax(model.parameters(), lr=1e-2)
+    if kind == "adam-subclass":
+        return MyAdam(model.parameters(), lr=1e-2)
     raise AssertionError(kind)
+
+
+class MyAdam(torch.optim.Adam):
+    """Somebody's own Adam: a subclass is still Adam."""
 
 
 STATE_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -103,7 +121,21 @@ def assert_inactive_zero(engine):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     method=st.sampled_from(SPARSE_METHODS),
-    opt_kind=st.sampled_from(["sgd", "nesterov", "adam", "adamw"]),
+    opt_kind=st.sampled_from(
+        [
+            "sgd",
+            "nesterov",
+            "adam",
+            "adamw",
+            "rmsprop",
+            "nadam",
+            "radam",
+            "adagrad",
+            "adadelta",
+            "adamax",
+            "adam-subclass",
+        ]
+    ),
     density=st.sampled_from([0.1, 0.25, 0.5]),
     interval=st.integers(2, 5),
     seed=st.integers(0, 2**16),
@@ -219,10 +251,59 @@ def test_dense_gradient_gathered_only_before_an_update(monkeypatch):
     assert not engine._dense_grad
 
 
-def test_unknown_optimizer_fails_loudly():
+ALL_OPTIMIZERS = [
+    "sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam", "radam", "adagrad", "adadelta", "adamax", "adam-subclass",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+@pytest.mark.parametrize("opt_kind", ALL_OPTIMIZERS)
+def test_every_accepted_optimizer_keeps_missing_links_at_zero(opt_kind, backend):
+    model = mlp(seed=4)
+    opt = make_optimizer(opt_kind, model)
+    engine = DSTEngine(model, opt, "rigl", density=0.25, total_steps=13, update_interval=3, seed=4, backend=backend)
+    for step in range(13):
+        before = {n: m.clone() for n, m in engine.masks.items()}
+        n = engine.n_updates
+        train_step(model, opt, step)
+        assert_inactive_zero(engine)
+        if engine.n_updates != n:  # new links start from zero state
+            for name, mask in engine.masks.items():
+                _, _, bufs = layer_tensors(engine, name)
+                new = mask & ~before[name]
+                assert all(torch.all(buf[new] == 0) for buf in bufs.values()), (opt_kind, name)
+    assert engine.n_updates == 3  # steps 3, 6, 9 (below T_end = 0.75 * 13)
+    assert any(bool(torch.any(layer_tensors(engine, n)[0] != 0)) for n in engine.layers)  # it did train
+
+
+def test_optimizers_that_cannot_keep_a_topology_are_refused_with_the_reason():
     model = mlp()
-    with pytest.raises(DstnetError, match="unsupported optimizer"):
-        DSTEngine(model, torch.optim.RMSprop(model.parameters()), "set", density=0.2, total_steps=10)
+    with pytest.raises(DstnetError, match="unsupported optimizer torch.optim.rprop.Rprop: its per-entry step sizes"):
+        DSTEngine(model, torch.optim.Rprop(model.parameters()), "set", density=0.2, total_steps=10)
+    with pytest.raises(DstnetError, match="LBFGS: it recomputes the loss through a closure"):
+        DSTEngine(model, torch.optim.LBFGS(model.parameters()), "set", density=0.2, total_steps=10)
+    with pytest.raises(DstnetError, match="must be a torch.optim.Optimizer"):
+        DSTEngine(model, object(), "set", density=0.2, total_steps=10)
+
+
+def test_zero_preserving_optimizers_need_no_per_step_rezeroing():
+    for kind, preserving in [("rmsprop", True), ("adam-subclass", True), ("adagrad", True), ("adamax", False)]:
+        model = mlp()
+        engine = DSTEngine(model, make_optimizer(kind, model), "set", density=0.2, total_steps=10)
+        assert engine.zero_preserving is preserving and engine.strict is not preserving, kind
+    model = mlp()
+    opt = torch.optim.Adagrad(model.parameters(), initial_accumulator_value=0.1)
+    assert not DSTEngine(model, opt, "set", density=0.2, total_steps=10).zero_preserving
+
+
+def test_a_second_engine_on_one_optimizer_is_refused_until_the_first_closes():
+    model = mlp()
+    opt = make_optimizer("sgd", model)
+    first = DSTEngine(model, opt, "set", density=0.2, total_steps=10)
+    with pytest.raises(DstnetError, match="already drives a DSTEngine"):
+        DSTEngine(model, opt, "set", density=0.2, total_steps=10)
+    first.close()
+    DSTEngine(model, opt, "set", density=0.2, total_steps=10)
 
 
 def test_sparse_weight_not_in_optimizer():
