@@ -63,18 +63,20 @@ def main() -> None:
       dstnet translate runs/tf "a dog runs on the beach."
       dstnet analyze runs/chts/checkpoints/latest.pt --elm
       dstnet plot runs/chts --kind evolution -o evolution.png
+      dstnet export runs/chts -o chts.safetensors
     """
 
 
 def _register() -> None:
     from netsci_dst.cli.analyze import analyze
+    from netsci_dst.cli.export import export
     from netsci_dst.cli.generate import generate
     from netsci_dst.cli.linkpred import linkpred
     from netsci_dst.cli.plot import plot
     from netsci_dst.cli.train import methods, train
     from netsci_dst.cli.translate import evaluate, translate
 
-    for command in (train, methods, generate, linkpred, analyze, plot, translate, evaluate):
+    for command in (train, methods, generate, linkpred, analyze, plot, translate, evaluate, export):
         main.add_command(command)
 
 

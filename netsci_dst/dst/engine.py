@@ -1007,6 +1007,14 @@ class DSTEngine:
             f"step={self.step}/{self.total_steps}, n_updates={self.n_updates}, frozen={self.frozen})"
         )
 
+    def export(self, csr: bool = False) -> dict[str, torch.Tensor]:
+        """The model's state_dict as a plain one: masks applied, no ``weight_mask`` buffers (either backend), so it
+        loads with ``strict=True`` into a fresh copy of the model; ``csr=True`` gives the sparse layers' weights as
+        torch sparse CSR tensors. See :mod:`netsci_dst.dst.export` (files: ``save_export``, ``load_export``)."""
+        from netsci_dst.dst.export import export_state_dict
+
+        return export_state_dict(self.model.state_dict(), csr=csr)
+
     # ------------------------------------------------------------------------------------------------------------
     # checkpointing
     # ------------------------------------------------------------------------------------------------------------
