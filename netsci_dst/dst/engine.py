@@ -80,6 +80,7 @@ from netsci_dst.dst.schedules import (
     soft_temperature,
 )
 from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology, carrier
+from netsci_dst.dst.structures import infer_structure, is_sequential_container
 from netsci_dst.errors import DstnetError
 from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
@@ -197,8 +198,9 @@ class DSTEngine:
         sparse_layers: which Linear layers are sparse (see :func:`select_sparse_layers`); default every Linear
             but the last, or ``structure.layers`` when a structure is given.
         structure: how the sparse layers share neurons, for percolation (chains such as v -> o, coupled groups
-            such as q/k and gate/up); default: each layer feeds the next (an MLP). When the layers' shapes do not
-            chain and percolation is on, a structure must be given.
+            such as q/k and gate/up); default: recognised from the module names for LLaMA, BERT, GPT-2 and dstnet's
+            Transformer (:func:`~netsci_dst.dst.structures.infer_structure`), else each layer feeds the next (an
+            MLP). When the layers' shapes do not chain and percolation is on, a structure must be given.
         data: calibration data ``(n_samples, n_features)`` (numpy or torch; images are flattened) for CSTI.
         seed: seeds the initial masks, the SWI weights and the engine's generator (removal/regrowth sampling).
         strict: also re-zero inactive weights and optimizer state after every step (not needed for the supported
@@ -214,6 +216,9 @@ class DSTEngine:
         config: the resolved :class:`MethodConfig`.
         layers: the sparse layers' names, in order.
         structure: the percolation :class:`Structure`.
+        structure_source: where it came from: ``"given"``, ``"names (llama)"`` (and bert, gpt2, dstnet: module
+            names, :mod:`netsci_dst.dst.structures`), ``"shapes"`` (a sequential chain, with a warning unless the
+            layers are the numbered children of one container) or ``"none"``.
         step: optimizer steps taken since attaching.
         n_updates: topology updates done so far.
         topology_end: ``T_end`` in steps (``topology_end_fraction * total_steps``): no update at or after it.
@@ -362,18 +367,40 @@ class DSTEngine:
                 n: torch.empty(self._modules[n].weight.shape, dtype=torch.bool, device="meta") for n in self.layers
             }
             structure.check(shapes)
+            self.structure_source = "given"
             return structure
+        inferred = infer_structure(self.layers) if self.layers else None
+        if inferred is not None:  # LLaMA, BERT, GPT-2 or dstnet's Transformer names
+            structure, family = inferred
+            shapes = {
+                n: torch.empty(self._modules[n].weight.shape, dtype=torch.bool, device="meta") for n in self.layers
+            }
+            try:
+                structure.check(shapes)
+            except DstnetError:
+                inferred = None  # the names fit, the shapes do not: not that family after all
+            else:
+                self.structure_source = f"names ({family})"
+                return structure
         chained = all(
             self._modules[a].weight.shape[0] == self._modules[b].weight.shape[1]
             for a, b in zip(self.layers[:-1], self.layers[1:], strict=False)
         )
         if chained:
+            self.structure_source = "shapes"
+            if self.config.percolation and len(self.layers) > 1 and not is_sequential_container(self.layers):
+                warnings.warn(
+                    f"percolation treats the sparse layers {self.layers} as one chain, each feeding the next, only "
+                    "because their shapes fit; pass structure=Structure(...) if that is not how they connect",
+                    stacklevel=4,
+                )
             return Structure.sequential(self.layers)
         if self.config.percolation:
             raise DstnetError(
                 f"the sparse layers {self.layers} do not form a sequential chain (output width != next input width); "
                 "pass structure=Structure(layers=..., chains=..., coupled=...) for percolation"
             )
+        self.structure_source = "none"
         return Structure(layers=tuple(self.layers))
 
     def _check_devices(self) -> torch.device:
