@@ -15,7 +15,7 @@ _MODEL_OPTIONS = ("beta", "r", "degree", "soft", "data")
 
 def _parse_layers(text: str) -> list[int]:
     try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+        sizes = [int(s) for s in text.replace(" ", "").split(",")]  # an empty item ("10,,5") is an error too
     except ValueError:
         raise DstnetError(f"--layers takes comma-separated integers like 784,1568,1568, got {text!r}") from None
     if len(sizes) < 2 or any(s < 1 for s in sizes):

@@ -15,6 +15,7 @@ Layout (docs/checkpoint.md)::
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,14 @@ class RunDir:
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.root / name
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+        tmp.write_text(json.dumps(finite_or_none(data), indent=2, default=_plain, allow_nan=False) + "\n")
         os.replace(tmp, path)
         return path
 
     def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one record; a non-finite number (a diverged loss) is written as ``null``: strict JSON."""
         with open(self.metrics, "a") as f:
-            f.write(json.dumps(record, default=_plain) + "\n")
+            f.write(json.dumps(finite_or_none(record), default=_plain, allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -118,6 +120,19 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
             raise DstnetError(f"{path}:{lineno}: not a JSON object")
         records.append(record)
     return records
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also inside dicts and lists) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, np.floating):
+        return finite_or_none(float(value))
+    return value
 
 
 def _plain(o: Any) -> Any:

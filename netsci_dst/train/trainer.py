@@ -71,6 +71,7 @@ class TrainConfig:
             raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
+        check_limits(self, ("train_limit", "test_limit"))
         check_backend(self.backend)
 
     @property
@@ -92,6 +93,14 @@ class TrainConfig:
         d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
         d.setdefault("backend", "dense")  # runs made before the sparse backend
         return cls(**d)
+
+
+def check_limits(cfg: Any, names: tuple[str, ...]) -> None:
+    """Refuse a sample limit below 1 (Python slicing would quietly take all but the last few, or nothing)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DstnetError(f"{name.replace('_', '-')} must be a positive number of samples, got {value!r}")
 
 
 def check_backend(backend: str) -> None:

@@ -32,7 +32,7 @@ from torch import nn
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind, save_checkpoint
 from netsci_dst.train.rundir import RunDir
-from netsci_dst.train.trainer import check_backend, pick_device
+from netsci_dst.train.trainer import check_backend, check_limits, pick_device
 
 __all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
 
@@ -118,6 +118,7 @@ class TransformerConfig:
         if self.lr_factor <= 0 or self.rewarmup < 0:
             raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
         check_backend(self.backend)
+        check_limits(self, ("train_limit", "val_limit", "test_limit"))
         if self.src == self.tgt:
             raise DstnetError(f"source and target languages are both {self.src!r}")
 

@@ -141,3 +141,11 @@ def test_console_script_reports_errors_without_traceback():
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
     p = subprocess.run([sys.executable, "-m", "netsci_dst.cli", "--help"], capture_output=True, text=True, check=False)
     assert p.returncode == 0 and "generate" in p.stdout
+
+
+def test_an_empty_layer_size_is_refused():
+    from click.testing import CliRunner
+    from netsci_dst.cli import main
+
+    r = CliRunner().invoke(main, ["generate", "er", "--layers", "10,,5", "--density", "0.5"])
+    assert r.exit_code == 2 and "comma-separated integers" in r.output

@@ -337,3 +337,25 @@ def test_resume_may_switch_the_backend(tmp_path):
     )
     r = CliRunner().invoke(main, ["train", "mlp", "--resume", str(out), "--epochs", "3"])
     assert r.exit_code == 2 and "drop epochs" in r.output
+
+
+def test_metrics_are_strict_json_even_when_a_loss_diverges(tmp_path):
+    from netsci_dst.train.rundir import RunDir, finite_or_none
+
+    assert finite_or_none({"a": float("nan"), "b": [1.0, float("inf")], "c": np.float32("nan"), "d": 2}) == {
+        "a": None, "b": [1.0, None], "c": None, "d": 2,
+    }  # fmt: skip
+    run = RunDir(tmp_path / "run")
+    run.create()
+    run.append_metrics({"epoch": 1, "train_loss": float("nan"), "test_acc": 0.1})
+    line = (tmp_path / "run" / "metrics.jsonl").read_text().strip()
+    assert line == '{"epoch": 1, "train_loss": null, "test_acc": 0.1}'
+    json.loads(line)  # strict parsers too
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_sample_limits_below_one_are_refused(limit):
+    with pytest.raises(DstnetError, match="train-limit must be a positive number of samples"):
+        TrainConfig(train_limit=limit)
+    r = CliRunner().invoke(main, ["train", "mlp", "--test-limit", str(limit), "--epochs", "1"])
+    assert r.exit_code == 2 and "test-limit must be a positive number" in r.output
