@@ -26,6 +26,7 @@ which links exist. Reference for the layout: the CSR/CSC pair of any sparse BLAS
 
 from __future__ import annotations
 
+import copy
 import types
 from collections.abc import Callable
 
@@ -347,6 +348,19 @@ class SparseLinear(nn.Module):
         self.values = new
         for hook in self._values_hooks:
             hook(old, new, carry)
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the hooks behind: they belong to the engine driving this layer."""
+        state = dict(self.__dict__)
+        state["_values_hooks"] = []
+        return state
+
+    def __deepcopy__(self, memo: dict) -> SparseLinear:
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__getstate__().items():
+            clone.__dict__[key] = copy.deepcopy(value, memo)
+        return clone
 
     def register_values_hook(self, hook: Callable[[nn.Parameter, nn.Parameter, Callable[[Tensor], Tensor]], None]):
         """Call ``hook(old, new, carry)`` whenever :meth:`set_topology` replaces the ``values`` Parameter."""

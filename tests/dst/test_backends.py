@@ -219,3 +219,20 @@ def test_the_transformer_gets_the_same_masks_on_both_backends(method):
         assert all(torch.equal(a[k], b[k]) for k in a)
     for name in dense.layers:
         torch.testing.assert_close(sparse.weight(name), dense.weight(name).detach(), rtol=0, atol=1e-5)
+
+
+def test_a_copy_of_a_sparse_model_is_independent_of_the_engine():
+    import copy
+    import pickle
+
+    model, opt, engine = build("set", "sparse")
+    run("set", "sparse", steps=range(5), built=(model, opt, engine))
+    twin = copy.deepcopy(model)
+    layer = twin.get_submodule(engine.layers[0])
+    assert layer._values_hooks == [] and model.get_submodule(engine.layers[0])._values_hooks
+    x = torch.randn(3, 12)
+    torch.testing.assert_close(twin(x), model(x))
+    twin.load_state_dict(build("set", "sparse", seed=5)[0].state_dict())  # a new topology in the copy...
+    held = [p for g in opt.param_groups for p in g["params"]]
+    assert all(any(p is q for q in held) for p in (engine.parameter(n) for n in engine.layers))  # ...not in the run
+    assert pickle.loads(pickle.dumps(twin)).get_submodule(engine.layers[0]).topology.nnz == layer.topology.nnz
