@@ -39,8 +39,10 @@ from netsci_dst.errors import DstnetError
 
 __all__ = ["FAMILIES", "METHODS", "RECIPES", "MethodConfig", "Recipe", "get_method", "get_recipe", "method_names"]
 
-REMOVALS = ("wm", "set", "ri", "mest", "soft")
-REGROWTHS = ("random", "gradient", "ch_rigid", "ch_soft")
+# the rules are registries (netsci_dst.dst.rules): a rule registered anywhere is a valid name here
+from netsci_dst.dst.rules import REGROWTH_RULES, REMOVAL_RULES, _load_builtin_rules  # noqa: E402
+
+_load_builtin_rules()
 LINKPREDS = ("CH3-L3", "CH2-L3", "CH3-L3n", "CH2-L3n")
 DENSITY_SCHEDULES = ("constant", "sigmoid", "cubic", "ems")
 ZETA_SCHEDULES = ("constant", "cosine")
@@ -164,9 +166,9 @@ class MethodConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init_params", dict(self.init_params))
-        _choice("removal", self.removal, REMOVALS)
-        _choice("prune_removal", self.prune_removal, REMOVALS)
-        _choice("regrowth", self.regrowth, REGROWTHS)
+        _choice("removal", self.removal, tuple(REMOVAL_RULES))
+        _choice("prune_removal", self.prune_removal, tuple(REMOVAL_RULES))
+        _choice("regrowth", self.regrowth, tuple(REGROWTH_RULES))
         _choice("linkpred", self.linkpred, LINKPREDS)
         _choice("density_schedule", self.density_schedule, DENSITY_SCHEDULES)
         _choice("zeta_schedule", self.zeta_schedule, ZETA_SCHEDULES)
@@ -218,8 +220,10 @@ class MethodConfig:
 
     @property
     def needs_grad(self) -> bool:
-        """Whether an update needs the dense gradient of the step before it (RigL regrowth, MEST removal)."""
-        return self.sparse and (self.regrowth == "gradient" or self.removal == "mest" or self.prune_removal == "mest")
+        """Whether an update needs the dense gradient of the step before it (RigL regrowth, MEST removal: what the
+        rules declare, :mod:`netsci_dst.dst.rules`)."""
+        rules = (REMOVAL_RULES[self.removal], REMOVAL_RULES[self.prune_removal], REGROWTH_RULES[self.regrowth])
+        return self.sparse and any(rule.needs_grad for rule in rules)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a dict of plain values (for checkpoints and logs)."""

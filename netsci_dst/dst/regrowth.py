@@ -32,6 +32,7 @@ import numbers
 
 import torch
 
+from netsci_dst.dst.rules import REGROWTH_RULES, regrowth_rule
 from netsci_dst.errors import DstnetError
 from netsci_dst.linkpred import sample_proportional, score, top_k
 
@@ -45,7 +46,6 @@ __all__ = [
     "select_regrowth",
 ]
 
-REGROWTH_METHODS = ("random", "gradient", "ch_rigid", "ch_soft")
 
 #: Added to every candidate's weight by ``ch_soft`` when fewer than ``n_grow`` candidates are positive [CHTs].
 SOFT_SHORTFALL_EPS = 1e-5
@@ -189,6 +189,53 @@ def regrow_ch_soft(
     return _to_mask(mask, *sample_proportional(w, n_grow, mask, generator=generator))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The registered rules (netsci_dst.dst.rules): one function each
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@regrowth_rule("random", summary="uniform among the missing links [SET]")
+def _grow_random(mask: torch.Tensor, n_grow: int, *, grad, generator) -> torch.Tensor:
+    return regrow_random(mask, n_grow, generator)
+
+
+@regrowth_rule("gradient", needs_grad=True, summary="the largest |dL/dW| among the missing links [RigL]")
+def _grow_gradient(mask: torch.Tensor, n_grow: int, *, grad, generator) -> torch.Tensor:
+    return regrow_gradient(mask, grad, n_grow)
+
+
+def _ch_scores(mask: torch.Tensor, n_grow: int, linkpred_method: str) -> torch.Tensor | None:
+    _check(mask, n_grow)  # validate before paying for the scores
+    if n_grow == 0:
+        return None
+    return torch.as_tensor(score(mask, linkpred_method), device=mask.device)
+
+
+@regrowth_rule(
+    "ch_rigid", params=("linkpred_method",), summary="the top Cannistraci-Hebb scores, shortfall at random [CHT]"
+)
+def _grow_ch_rigid(mask: torch.Tensor, n_grow: int, *, grad, generator, linkpred_method: str) -> torch.Tensor:
+    scores = _ch_scores(mask, n_grow, linkpred_method)
+    return torch.zeros_like(mask) if scores is None else regrow_ch_rigid(mask, scores, n_grow, generator)
+
+
+@regrowth_rule(
+    "ch_soft",
+    params=("linkpred_method", "regrow_temperature"),
+    summary="sampled in proportion to Cannistraci-Hebb scores [CHTs, CHTss]",
+)
+def _grow_ch_soft(
+    mask: torch.Tensor, n_grow: int, *, grad, generator, linkpred_method: str, regrow_temperature: float
+) -> torch.Tensor:
+    scores = _ch_scores(mask, n_grow, linkpred_method)
+    if scores is None:
+        return torch.zeros_like(mask)
+    return regrow_ch_soft(mask, scores, n_grow, generator, temperature=regrow_temperature)
+
+
+REGROWTH_METHODS = tuple(REGROWTH_RULES)  # the built-in rules (the registry may gain more)
+
+
 def select_regrowth(
     mask: torch.Tensor,
     n_grow: int,
@@ -199,27 +246,21 @@ def select_regrowth(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The links to grow with ``method`` in ``{"random", "gradient", "ch_rigid", "ch_soft"}``.
+    """The links to grow with the registered rule ``method`` (``"random"``, ``"gradient"``, ``"ch_rigid"``,
+    ``"ch_soft"``, or any rule registered with :func:`netsci_dst.dst.rules.regrowth_rule`).
 
     CH scores are computed here on ``mask`` (the mask after removal and percolation) with
-    ``netsci_dst.linkpred.score(mask, linkpred_method)``; ``grad`` is required for ``"gradient"``.
-    ``generator=None`` draws from fresh entropy (not reproducible; the engine always passes its own).
+    ``netsci_dst.linkpred.score(mask, linkpred_method)``; ``grad`` is required for ``"gradient"``; ``temperature`` is
+    the soft regrowth exponent. ``generator=None`` draws from fresh entropy (not reproducible; the engine always
+    passes its own).
 
     Returns:
         bool mask of the new links (missing links of ``mask`` only, exactly ``n_grow``).
     """
-    if method not in REGROWTH_METHODS:
-        raise DstnetError(f"unknown regrowth method {method!r} (known: {', '.join(REGROWTH_METHODS)})")
-    if method == "random":
-        return regrow_random(mask, n_grow, generator)
-    if method == "gradient":
-        if grad is None:
-            raise ValueError("gradient regrowth needs the dense gradient (grad=...)")
-        return regrow_gradient(mask, grad, n_grow)
-    _check(mask, n_grow)  # validate before paying for the scores
-    if n_grow == 0:
-        return torch.zeros_like(mask)
-    scores = torch.as_tensor(score(mask, linkpred_method), device=mask.device)
-    if method == "ch_rigid":
-        return regrow_ch_rigid(mask, scores, n_grow, generator)
-    return regrow_ch_soft(mask, scores, n_grow, generator, temperature=temperature)
+    rule = REGROWTH_RULES.get(method)
+    if rule is None:
+        raise DstnetError(f"unknown regrowth method {method!r} (known: {', '.join(REGROWTH_RULES)})")
+    if rule.needs_grad and grad is None:
+        raise ValueError(f"{method} regrowth needs the dense gradient (grad=...)")
+    context = {"linkpred_method": linkpred_method, "regrow_temperature": temperature}
+    return rule.function(mask, n_grow, grad=grad, generator=generator, **{p: context[p] for p in rule.params})

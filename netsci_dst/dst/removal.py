@@ -40,6 +40,7 @@ import operator
 import torch
 from torch import Tensor
 
+from netsci_dst.dst.rules import REMOVAL_RULES, removal_rule
 from netsci_dst.errors import DstnetError
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "soft_scores",
 ]
 
-REMOVAL_METHODS = ("wm", "set", "ri", "mest", "soft")
 
 #: Scores are clamped to at least this before sampling (the released CHTs code's floor).
 SCORE_FLOOR = 1e-12
@@ -287,6 +287,44 @@ def sample_keep(scores: Tensor, mask: Tensor, n_keep: int, generator: torch.Gene
     return _from_flat(idx[order[:n_keep]], mask)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The registered rules (netsci_dst.dst.rules): one function each
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@removal_rule("wm", summary="the smallest |W| [CHT]")
+def _remove_wm(weight: Tensor, mask: Tensor, n_remove: int, *, grad, generator) -> Tensor:
+    return smallest(magnitude(weight), mask, n_remove)
+
+
+@removal_rule("set", summary="SET's sign-aware rule: the smallest positive and largest negative weights [SET]")
+def _remove_set(weight: Tensor, mask: Tensor, n_remove: int, *, grad, generator) -> Tensor:
+    return remove_set(weight, mask, n_remove)
+
+
+@removal_rule("ri", params=("ri_epsilon",), summary="the smallest relative importance [CHT]")
+def _remove_ri(weight: Tensor, mask: Tensor, n_remove: int, *, grad, generator, ri_epsilon: float) -> Tensor:
+    return smallest(relative_importance(weight, mask, ri_epsilon), mask, n_remove)
+
+
+@removal_rule("mest", params=("lam",), needs_grad=True, summary="the smallest |W| + lam |grad| [MEST]")
+def _remove_mest(weight: Tensor, mask: Tensor, n_remove: int, *, grad, generator, lam: float) -> Tensor:
+    return smallest(mest_scores(weight, grad, lam), mask, n_remove)
+
+
+@removal_rule(
+    "soft", params=("alpha", "temperature"), summary="CHTs' soft removal: keep links sampled by soft scores [CHTs]"
+)
+def _remove_soft(weight: Tensor, mask: Tensor, n_remove: int, *, grad, generator, alpha, temperature) -> Tensor:
+    scores = soft_scores(weight, mask, alpha, temperature)  # validates alpha and temperature even for n_remove = 0
+    if n_remove == 0:
+        return torch.zeros_like(mask)
+    return mask & ~sample_keep(scores, mask, int(mask.sum()) - n_remove, generator)
+
+
+REMOVAL_METHODS = tuple(REMOVAL_RULES)  # the built-in rules (the registry may gain more)
+
+
 def select_removal(
     weight: Tensor,
     mask: Tensor,
@@ -300,36 +338,27 @@ def select_removal(
     ri_epsilon: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """The ``n_remove`` existing links to remove from a layer, by ``method``.
+    """The ``n_remove`` existing links to remove from a layer, by the registered rule ``method``.
 
     - ``"wm"``: the smallest ``|W|`` (:func:`magnitude` + :func:`smallest`) [CHT];
     - ``"set"``: SET's sign-aware rule (:func:`remove_set`) [SET];
     - ``"ri"``: the smallest relative importance (:func:`relative_importance` with ``ri_epsilon``) [CHT];
     - ``"mest"``: the smallest ``|W| + lam |grad|`` (:func:`mest_scores`, needs ``grad``) [MEST];
     - ``"soft"``: CHTs' soft removal: the complement of :func:`sample_keep` on :func:`soft_scores` ``(alpha,
-      temperature)`` with ``n_keep = mask.sum() - n_remove`` [CHTs, CHTss]. Only this method uses ``generator``.
+      temperature)`` with ``n_keep = mask.sum() - n_remove`` [CHTs, CHTss]. Only this method uses ``generator``;
+    - any rule registered with :func:`netsci_dst.dst.rules.removal_rule`, given the keyword values it declares.
 
     Returns a bool mask (a subset of ``mask``) with exactly ``n_remove`` True entries.
     """
     _check_pair(weight, mask)
     nnz = int(mask.sum())
     n_remove = _check_count(n_remove, nnz, "n_remove")
-    if method not in REMOVAL_METHODS:
-        raise DstnetError(f"unknown removal method {method!r}; expected one of {', '.join(REMOVAL_METHODS)}")
-    if method == "mest" and grad is None:
-        raise ValueError("removal method 'mest' needs the gradient (grad=...)")
-    if method == "soft":  # validate alpha/temperature even when nothing is removed
-        scores = soft_scores(weight, mask, alpha, temperature)
-        if n_remove == 0:
-            return torch.zeros_like(mask)
-        return mask & ~sample_keep(scores, mask, nnz - n_remove, generator)
-    if n_remove == 0:
+    rule = REMOVAL_RULES.get(method)
+    if rule is None:
+        raise DstnetError(f"unknown removal method {method!r}; expected one of {', '.join(REMOVAL_RULES)}")
+    if rule.needs_grad and grad is None:
+        raise ValueError(f"removal method {method!r} needs the gradient (grad=...)")
+    context = {"alpha": alpha, "temperature": temperature, "lam": lam, "ri_epsilon": ri_epsilon}
+    if n_remove == 0 and method != "soft":
         return torch.zeros_like(mask)
-    if method == "wm":
-        return smallest(magnitude(weight), mask, n_remove)
-    if method == "set":
-        return remove_set(weight, mask, n_remove)
-    if method == "ri":
-        return smallest(relative_importance(weight, mask, ri_epsilon), mask, n_remove)
-    assert grad is not None
-    return smallest(mest_scores(weight, grad, lam), mask, n_remove)
+    return rule.function(weight, mask, n_remove, grad=grad, generator=generator, **{p: context[p] for p in rule.params})
