@@ -116,7 +116,7 @@ def test_update_selects_a_snapshot(runs, tmp_path):
         (["CKPT", "--kind", "evolution"], "needs a run directory"),
         (["NOSNAP", "--kind", "evolution"], "no mask snapshots"),
         (["STACK", "--kind", "training"], "no training metrics"),
-        (["STACK", "STACK", "--kind", "degree"], "only --kind training takes several"),
+        (["STACK", "STACK", "--kind", "degree"], "only --kind training and comparison take several"),
         (["RUN", "--kind", "degree", "--update", "7"], "--update 7"),
         (["STACK", "--kind", "degree", "-o", "fig.jpg"], "use a .png, .svg or .pdf"),
         (["STACK", "--kind", "degree", "-o", "nofolder/fig.png"], "does not exist"),
