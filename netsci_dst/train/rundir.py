@@ -22,6 +22,11 @@ from typing import Any
 
 import numpy as np
 
+try:  # POSIX; elsewhere run directories are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack, save_npz
 
@@ -59,6 +64,53 @@ class RunDir:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.masks.mkdir(parents=True, exist_ok=True)
         return self
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    def lock(self) -> None:
+        """Claim the run directory for this process until :meth:`unlock` (or the process ends): a second training
+        process on the same directory is refused with one line instead of interleaving its files with this one's."""
+        if fcntl is None or getattr(self, "_lock_fd", None) is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise DstnetError(
+                f"{self.root} is in use by another dstnet process (pid {holder}): wait for it, or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the flock
+
+    def check_fresh(self) -> None:
+        """Refuse to start a new run where another run left its files (metrics, mask snapshots, checkpoints) but no
+        checkpoint to resume from: the new run would append to the old metrics and mix the snapshots."""
+        leftovers = []
+        if self.metrics.exists() and self.metrics.stat().st_size:
+            leftovers.append("metrics.jsonl")
+        if self.masks.is_dir() and any(self.masks.glob("update_*.npz")):
+            leftovers.append("masks/update_*.npz")
+        if self.checkpoints.is_dir() and any(self.checkpoints.glob("*.pt")):
+            leftovers.append("checkpoints/*.pt")
+        if leftovers:
+            raise DstnetError(
+                f"{self.root} already holds another run's {', '.join(leftovers)}: resume it (--resume) or choose an "
+                "empty --out"
+            )
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.root / name

@@ -302,11 +302,21 @@ class MLPTrainer:
             save_checkpoint(state, self.run.epoch_checkpoint(self.epoch))
 
     def train(self, stop_after_epoch: int | None = None) -> dict[str, Any]:
-        """Train until ``cfg.epochs`` (or ``stop_after_epoch``); returns the summary."""
+        """Train until ``cfg.epochs`` (or ``stop_after_epoch``); returns the summary. The run directory is locked
+        for the duration (a second process on it is refused)."""
+        self.run.create()
+        self.run.lock()
+        try:
+            return self._train(stop_after_epoch)
+        finally:
+            self.run.unlock()
+
+    def _train(self, stop_after_epoch: int | None) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
-        self.run.create()
         if self.epoch == 0 and self.step == 0:
+            if self.snapshots == 0:
+                self.run.check_fresh()
             self.run.write_json(
                 "config.json", {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "sizes": list(self.sizes)}
             )

@@ -341,12 +341,22 @@ class TransformerTrainer:
         self.snapshots += 1
 
     def train(self, stop_after_step: int | None = None) -> dict[str, Any]:
-        """Train to ``cfg.steps`` (or ``stop_after_step``); returns the summary (with the test BLEU when done)."""
+        """Train to ``cfg.steps`` (or ``stop_after_step``); returns the summary (with the test BLEU when done). The
+        run directory is locked for the duration (a second process on it is refused)."""
+        self.run.create()
+        self.run.lock()
+        try:
+            return self._train(stop_after_step)
+        finally:
+            self.run.unlock()
+
+    def _train(self, stop_after_step: int | None) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
-        self.run.create()
         cfg = self.cfg
         if self.step == 0:
+            if self.snapshots == 0:
+                self.run.check_fresh()
             self.run.write_json("config.json", self.config_dict())
             if self.snapshots == 0:
                 self._snapshot()

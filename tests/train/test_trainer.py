@@ -359,3 +359,36 @@ def test_sample_limits_below_one_are_refused(limit):
         TrainConfig(train_limit=limit)
     r = CliRunner().invoke(main, ["train", "mlp", "--test-limit", str(limit), "--epochs", "1"])
     assert r.exit_code == 2 and "test-limit must be a positive number" in r.output
+
+
+def _tiny_cfg(**changes):
+    base = dict(method="set", sparsity=0.9, sizes=(784, 32, 32, 10), train_limit=100, test_limit=50, epochs=1)
+    return TrainConfig(progress=False, **{**base, **changes})
+
+
+def test_a_run_directory_in_use_is_refused_until_released(tmp_path):
+    from netsci_dst.train.rundir import RunDir
+
+    out = tmp_path / "run"
+    holder = RunDir(out)
+    holder.lock()  # another process would hold it like this
+    with pytest.raises(DstnetError, match=rf"in use by another dstnet process \(pid {os.getpid()}\)"):
+        MLPTrainer(_tiny_cfg(), out).train()
+    assert not (out / "metrics.jsonl").exists()  # nothing was written
+    holder.unlock()
+    summary = MLPTrainer(_tiny_cfg(), out).train()
+    assert summary["final_acc"] >= 0 and (out / "checkpoints" / "latest.pt").exists()
+
+
+def test_a_new_run_refuses_another_runs_leftovers(tmp_path):
+    out = tmp_path / "run"
+    MLPTrainer(_tiny_cfg(), out).train()
+    (out / "checkpoints" / "latest.pt").unlink()  # a run whose checkpoints were deleted, metrics and masks left
+    (out / "checkpoints" / "best.pt").unlink()
+    before = (out / "metrics.jsonl").read_text()
+    r = CliRunner().invoke(
+        main, ["train", "mlp", "--method", "set", "--sizes", "784,32,32,10", "--train-limit", "100", "--epochs", "1",
+               "--out", str(out), "--quiet"],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "already holds another run's metrics.jsonl, masks/update_*.npz" in r.output
+    assert (out / "metrics.jsonl").read_text() == before  # nothing appended
