@@ -295,11 +295,13 @@ class MLPTrainer:
 
     def _save(self, is_best: bool) -> None:
         state = self.state()
-        save_checkpoint(state, self.run.latest)
+        # latest.pt last, as the commit: a kill before it resumes from the previous epoch, which recomputes this
+        # one bit-identically and writes best.pt and epoch_N.pt again; a kill after it has written them all
         if is_best:
             save_checkpoint(state, self.run.best)
         if self.cfg.save_every and self.epoch % self.cfg.save_every == 0:
             save_checkpoint(state, self.run.epoch_checkpoint(self.epoch))
+        save_checkpoint(state, self.run.latest)
 
     def train(self, stop_after_epoch: int | None = None) -> dict[str, Any]:
         """Train until ``cfg.epochs`` (or ``stop_after_epoch``); returns the summary. The run directory is locked

@@ -465,9 +465,9 @@ class TransformerTrainer:
         is_best = val_bleu > self.best_bleu
         self.best_bleu = max(self.best_bleu, val_bleu)
         state = self.state()
-        save_checkpoint(state, self.run.latest)  # the checkpoint first: a kill after it loses nothing
-        if is_best:
+        if is_best:  # best.pt before latest.pt, the commit: a kill in between redoes this evaluation on resume
             save_checkpoint(state, self.run.best)
+        save_checkpoint(state, self.run.latest)  # a kill after it loses nothing (resume rewinds the metrics)
         self.run.append_metrics(record)
         return record
 

@@ -392,3 +392,15 @@ def test_a_new_run_refuses_another_runs_leftovers(tmp_path):
     )  # fmt: skip
     assert r.exit_code == 2 and "already holds another run's metrics.jsonl, masks/update_*.npz" in r.output
     assert (out / "metrics.jsonl").read_text() == before  # nothing appended
+
+
+def test_latest_checkpoint_is_written_last_so_a_kill_never_leaves_best_behind(tmp_path, monkeypatch):
+    import netsci_dst.train.trainer as trainer_module
+
+    written = []
+    real = trainer_module.save_checkpoint
+    monkeypatch.setattr(
+        trainer_module, "save_checkpoint", lambda state, path: written.append(path.name) or real(state, path)
+    )
+    MLPTrainer(_tiny_cfg(save_every=1), tmp_path / "run").train()
+    assert written == ["best.pt", "epoch_0001.pt", "latest.pt"]
