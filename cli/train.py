@@ -38,6 +38,8 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 def _check_resume(ctx: click.Context, resume: str) -> dict:
     """``--resume`` takes the run's saved settings: refuse other options (but ``--backend``: checkpoints move between
     backends), and a folder without a checkpoint. Returns the changes to apply."""
+    if not resume.strip():
+        raise DstnetError("--resume needs the run directory to continue, got an empty name")
     given = [
         p.name
         for p in ctx.command.params
@@ -162,7 +164,7 @@ def train_mlp(
     """
     from netsci_dst.train.trainer import MLPTrainer, TrainConfig
 
-    if resume:
+    if resume is not None:
         changes = _check_resume(ctx, resume)
         trainer = MLPTrainer.resume(resume, progress=not quiet, **changes)
         click.echo(
@@ -358,7 +360,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     """
     from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
 
-    if resume:
+    if resume is not None:
         changes = _check_resume(ctx, resume)
         trainer = TransformerTrainer.resume(resume, progress=not quiet, **changes)
         click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.backend} backend)")

@@ -404,3 +404,14 @@ def test_latest_checkpoint_is_written_last_so_a_kill_never_leaves_best_behind(tm
     )
     MLPTrainer(_tiny_cfg(save_every=1), tmp_path / "run").train()
     assert written == ["best.pt", "epoch_0001.pt", "latest.pt"]
+
+
+def test_ctrl_c_is_one_line_and_exit_130_and_an_empty_resume_is_refused(monkeypatch):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MLPTrainer, "train", interrupted)
+    r = CliRunner().invoke(main, ["train", "mlp", "--train-limit", "50", "--test-limit", "20", "--quiet"])
+    assert r.exit_code == 130 and r.output.strip().splitlines()[-1] == "Interrupted."
+    r = CliRunner().invoke(main, ["train", "mlp", "--resume", ""])
+    assert r.exit_code == 2 and "--resume needs the run directory" in r.output
