@@ -109,3 +109,31 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     if missing:
         raise DstnetError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return data
+
+
+def checked_int(ckpt: dict[str, Any], key: str, low: int, high: int) -> int:
+    """``ckpt[key]`` as an int in ``[low, high]``, else a one-line :class:`DstnetError` (a tampered or foreign
+    checkpoint must not steer a resumed run: a negative epoch would train extra epochs, a negative snapshot counter
+    would delete every mask snapshot)."""
+    value = ckpt.get(key)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DstnetError(f"corrupt checkpoint: {key} = {value!r} is not an integer in [{low}, {high}]")
+    return value
+
+
+def checked_records(ckpt: dict[str, Any], key: str = "metrics") -> list[dict[str, Any]]:
+    """``ckpt[key]`` as a list of dicts, else a one-line :class:`DstnetError`."""
+    records = ckpt.get(key)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DstnetError(f"corrupt checkpoint: {key} is not a list of records")
+    return [dict(r) for r in records]
+
+
+def checked_rng(ckpt: dict[str, Any]) -> torch.Tensor:
+    """The saved global torch RNG state, checked to be one (a uint8 tensor torch accepts)."""
+    state = (ckpt.get("rng") or {}).get("torch") if isinstance(ckpt.get("rng"), dict) else None
+    if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.dim() != 1:
+        raise DstnetError("corrupt checkpoint: rng.torch is not a torch RNG state")
+    return state

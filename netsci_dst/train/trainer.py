@@ -25,7 +25,13 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import load_checkpoint_of_kind, save_checkpoint
+from netsci_dst.train.checkpoint import (
+    checked_int,
+    checked_records,
+    checked_rng,
+    load_checkpoint_of_kind,
+    save_checkpoint,
+)
 from netsci_dst.train.rundir import RunDir
 
 
@@ -72,6 +78,7 @@ class TrainConfig:
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
         check_limits(self, ("train_limit", "test_limit"))
+        self.data_dir = resolved(self.data_dir)
         check_backend(self.backend)
 
     @property
@@ -93,6 +100,11 @@ class TrainConfig:
         d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
         d.setdefault("backend", "dense")  # runs made before the sparse backend
         return cls(**d)
+
+
+def resolved(path: str | None) -> str | None:
+    """A data folder stored as an absolute path, so a run resumed from another working folder reads the same data."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def check_limits(cfg: Any, names: tuple[str, ...]) -> None:
@@ -265,11 +277,16 @@ class MLPTrainer:
         self.model.load_state_dict(ckpt["model"])
         self.engine.load_optimizer_state_dict(ckpt["optimizer"])
         self.engine.load_state_dict(ckpt["engine"])
-        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+        self.epoch = checked_int(ckpt, "epoch", 0, self.cfg.epochs)
+        self.step = checked_int(ckpt, "step", 0, self.total_steps)
+        self.snapshots = checked_int(ckpt, "snapshots", 0, self.total_steps + 1)
+        self.records = checked_records(ckpt)
+        if len(self.records) != self.epoch:
+            raise DstnetError(f"corrupt checkpoint: {len(self.records)} metric records for {self.epoch} epochs")
         self.best_acc = float(ckpt["best_acc"])
-        self.snapshots = int(ckpt["snapshots"])
-        self.records = list(ckpt["metrics"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        if not (self.best_acc == -1.0 or 0.0 <= self.best_acc <= 1.0):
+            raise DstnetError(f"corrupt checkpoint: best_acc = {self.best_acc!r} is not an accuracy")
+        torch.set_rng_state(checked_rng(ckpt))
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> MLPTrainer:

@@ -30,9 +30,16 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind, save_checkpoint
+from netsci_dst.train.checkpoint import (
+    checked_int,
+    checked_records,
+    checked_rng,
+    load_checkpoint,
+    load_checkpoint_of_kind,
+    save_checkpoint,
+)
 from netsci_dst.train.rundir import RunDir
-from netsci_dst.train.trainer import check_backend, check_limits, pick_device
+from netsci_dst.train.trainer import check_backend, check_limits, pick_device, resolved
 
 __all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
 
@@ -119,6 +126,7 @@ class TransformerConfig:
             raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
         check_backend(self.backend)
         check_limits(self, ("train_limit", "val_limit", "test_limit"))
+        self.data_dir = resolved(self.data_dir)
         if self.src == self.tgt:
             raise DstnetError(f"source and target languages are both {self.src!r}")
 
@@ -263,11 +271,13 @@ class TransformerTrainer:
         self.model.load_state_dict(ckpt["model"])
         self.engine.load_optimizer_state_dict(ckpt["optimizer"])
         self.engine.load_state_dict(ckpt["engine"])
-        self.epoch, self.step, self.batch_pos = int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_pos"])
+        self.step = checked_int(ckpt, "step", 0, self.cfg.steps)
+        self.epoch = checked_int(ckpt, "epoch", 0, max(self.step, 1))
+        self.batch_pos = checked_int(ckpt, "batch_pos", 0, max(self.step, 1))
+        self.snapshots = checked_int(ckpt, "snapshots", 0, self.cfg.steps + 1)
+        self.records = checked_records(ckpt)
         self.best_bleu = float(ckpt["best_bleu"])
-        self.snapshots = int(ckpt["snapshots"])
-        self.records = list(ckpt["metrics"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        torch.set_rng_state(checked_rng(ckpt))
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> TransformerTrainer:

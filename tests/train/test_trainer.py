@@ -415,3 +415,33 @@ def test_ctrl_c_is_one_line_and_exit_130_and_an_empty_resume_is_refused(monkeypa
     assert r.exit_code == 130 and r.output.strip().splitlines()[-1] == "Interrupted."
     r = CliRunner().invoke(main, ["train", "mlp", "--resume", ""])
     assert r.exit_code == 2 and "--resume needs the run directory" in r.output
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("epoch", -3, "epoch = -3 is not an integer in"),
+        ("snapshots", -1, "snapshots = -1"),
+        ("step", 10**9, "step = 1000000000"),
+        ("metrics", "junk", "metrics is not a list of records"),
+        ("best_acc", 7.0, "best_acc = 7.0 is not an accuracy"),
+    ],
+)
+def test_a_tampered_checkpoint_is_refused_before_it_steers_the_run(tmp_path, key, value, message):
+    out = tmp_path / "run"
+    MLPTrainer(_tiny_cfg(epochs=2), out).train(stop_after_epoch=1)
+    path = out / "checkpoints" / "latest.pt"
+    ckpt = load_checkpoint(path)
+    ckpt[key] = value
+    torch.save(ckpt, path)
+    snapshots = sorted(p.name for p in (out / "masks").iterdir())
+    r = CliRunner().invoke(main, ["train", "mlp", "--resume", str(out), "--quiet"])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in (out / "masks").iterdir()) == snapshots  # nothing deleted
+
+
+def test_a_relative_data_folder_is_stored_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    cfg = TrainConfig(data_dir="digits")
+    assert cfg.data_dir == str(tmp_path / "digits") and TrainConfig.from_dict(cfg.to_dict()).data_dir == cfg.data_dir
