@@ -135,8 +135,17 @@ def pick_device(name: str = "auto") -> torch.device:
         dev = torch.device(name)
     except RuntimeError as e:
         raise DstnetError(f"unknown device {name!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DstnetError(f"device {name!r} asked for, but CUDA is not available here")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise DstnetError(f"device {name!r}: dstnet trains on cpu, cuda, mps or xpu devices")
+    available = {
+        "cpu": lambda: True,
+        "cuda": lambda: torch.cuda.is_available() and (dev.index is None or dev.index < torch.cuda.device_count()),
+        "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+    }[dev.type]
+    if not available():
+        what = {"cuda": "CUDA (or that GPU)", "mps": "Apple MPS", "xpu": "an Intel XPU"}.get(dev.type, dev.type)
+        raise DstnetError(f"device {name!r} asked for, but {what} is not available here")
     return dev
 
 

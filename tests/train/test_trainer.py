@@ -445,3 +445,19 @@ def test_a_relative_data_folder_is_stored_resolved(tmp_path, monkeypatch):
     (tmp_path / "digits").mkdir()
     cfg = TrainConfig(data_dir="digits")
     assert cfg.data_dir == str(tmp_path / "digits") and TrainConfig.from_dict(cfg.to_dict()).data_dir == cfg.data_dir
+
+
+@pytest.mark.parametrize("device,message", [("meta", "trains on cpu, cuda, mps or xpu"), ("bogus", "unknown device")])
+def test_devices_that_cannot_train_are_one_line_errors(device, message):
+    from netsci_dst.train.trainer import pick_device
+
+    with pytest.raises(DstnetError, match=message):
+        pick_device(device)
+    assert pick_device("cpu").type == "cpu"
+    for name in ("mps", "xpu", "cuda:7"):
+        try:
+            dev = pick_device(name)
+        except DstnetError as e:
+            assert "is not available here" in str(e)
+        else:  # a machine that has it
+            assert dev.type == name.split(":")[0]
