@@ -228,7 +228,8 @@ class DSTEngine:
         flags: per layer, whether the layer passed the early-stop overlap threshold (sticky).
         history: one dict per update and layer: ``update``, ``step``, ``layer``, ``pruned`` (to the scheduled
             density), ``removed`` (all links taken away: pruning + removal + percolation), ``percolated``,
-            ``regrown``, ``overlap`` (``|removed ∩ regrown| / |regrown|``, NaN when nothing regrew), ``links``,
+            ``regrown``, ``both`` (``|removed ∩ regrown|``, links removed and regrown by the update), ``overlap``
+            (``both / regrown``, NaN when nothing regrew), ``links``,
             ``density``, ``active_in``, ``active_out`` (input / output neurons with at least one link in the layer;
             :meth:`layer_stats` and the ANP analysis count them after percolation).
         latest: per layer, ``{"removed": ..., "regrown": ...}`` flat (row-major) int64 indices of the latest
@@ -910,6 +911,7 @@ class DSTEngine:
                     "removed": len(removed_idx),
                     "percolated": int(percolated[name]),
                     "regrown": n_new,
+                    "both": n_both,
                     "overlap": float(overlap),
                     "links": n_links,
                     "density": n_links / before.numel(),
@@ -1008,7 +1010,8 @@ class DSTEngine:
         last = self.history[-1]["update"]
         rows = [r for r in self.history if r["update"] == last]
         regrown = sum(r["regrown"] for r in rows)
-        both = sum(round(r["overlap"] * r["regrown"]) for r in rows if r["regrown"])
+        # rows written before "both" was recorded: rebuilt from the overlap ratio (exact: both <= regrown)
+        both = sum(r.get("both", round(r["overlap"] * r["regrown"])) for r in rows if r["regrown"])
         links = sum(r["links"] for r in rows)
         size = sum(self._cells(r["layer"]) for r in rows)
         return {
