@@ -382,6 +382,40 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
+#: At most this many layers in a file (a layer id of 10^9 would otherwise loop for minutes).
+MAX_LAYERS = 100_000
+
+
+def available_memory() -> int:
+    """Bytes of memory the system can still give (``MemAvailable`` on Linux, free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no way to ask
+        return 1 << 62
+
+
+def check_mask_sizes(shapes: Sequence[tuple[int, int]], path: str | os.PathLike) -> None:
+    """Refuse, before allocating, layer shapes whose bool masks would not fit in the memory available now (one byte
+    per possible link), with the number they would need."""
+    if len(shapes) > MAX_LAYERS:
+        raise DstnetError(f"{path}: {len(shapes):,} layers (at most {MAX_LAYERS:,})")
+    need = sum(int(a) * int(b) for a, b in shapes)
+    free = available_memory()
+    if need > free // 2:
+        shown = ", ".join(f"{a}x{b}" for a, b in shapes[:3]) + (", ..." if len(shapes) > 3 else "")
+        raise DstnetError(
+            f"{path}: its layer sizes {shown} need {need / 2**30:.1f} GiB as masks; "
+            f"{free / 2**30:.1f} GiB are available"
+        )
+
+
 def load_npz(path: str | os.PathLike) -> LayerStack:
     """Read a stack written by :func:`save_npz`. Also accepts an ``.npz`` holding one dense 2-D array."""
     try:
@@ -395,9 +429,15 @@ def load_npz(path: str | os.PathLike) -> LayerStack:
             names = json.loads(str(z["names"]))
             meta = json.loads(str(z["meta"]))
             chain = bool(z["chain"]) if "chain" in files else None
+            if not isinstance(names, list) or len(names) > MAX_LAYERS:
+                raise DstnetError(f"{path}: names must be a list of at most {MAX_LAYERS:,} layer names")
+            shapes = [tuple(int(s) for s in z[f"shape_{k}"]) for k in range(len(names))]
+            if any(len(s) != 2 or min(s) < 0 for s in shapes):
+                raise DstnetError(f"{path}: layer shapes must be pairs of non-negative sizes, got {shapes[:3]}")
+            check_mask_sizes(shapes, path)
             masks = []
             for k in range(len(names)):
-                shape = tuple(int(s) for s in z[f"shape_{k}"])
+                shape = shapes[k]
                 m = np.zeros(shape, dtype=bool)
                 m[z[f"rows_{k}"], z[f"cols_{k}"]] = True
                 masks.append(m)
@@ -488,6 +528,16 @@ def read_edgelist(path: str | os.PathLike) -> LayerStack:
     if (data < 0).any():
         raise DstnetError(f"{path}: negative neuron index")
     n_layers = len(shapes) if shapes else (int(data[:, 0].max()) + 1 if len(data) else 1)
+    if n_layers > MAX_LAYERS:
+        raise DstnetError(f"{path}: layer index {n_layers - 1:,} (at most {MAX_LAYERS:,} layers)")
+    if shapes:
+        check_mask_sizes([(n_out, n_in) for n_out, n_in in shapes], path)
+    else:
+        sizes = []
+        for k in range(n_layers):
+            sel = data[data[:, 0] == k]
+            sizes.append((int(sel[:, 2].max()) + 1, int(sel[:, 1].max()) + 1) if len(sel) else (0, 0))
+        check_mask_sizes(sizes, path)
     masks = []
     for k in range(n_layers):
         sel = data[data[:, 0] == k]

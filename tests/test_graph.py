@@ -164,3 +164,27 @@ def test_stack_validation():
     assert s["only"] is s[0]
     with pytest.raises(DstnetError, match="no layer named"):
         s["nope"]
+
+
+def test_files_whose_sizes_cannot_fit_are_refused_before_allocating(tmp_path):
+    import time
+
+    import numpy as np
+
+    from netsci_dst.graph import load, load_npz
+
+    huge = tmp_path / "huge.txt"
+    huge.write_text("0 99999999999\n")  # 14 bytes asking for a 10^11-neuron layer
+    t0 = time.perf_counter()
+    with pytest.raises(DstnetError, match=r"need 93\.1 GiB as masks"):
+        load(huge)
+    layers = tmp_path / "layers.txt"
+    layers.write_text("5000000000 1 2\n")
+    with pytest.raises(DstnetError, match="at most 100,000 layers"):
+        load(layers)
+    assert time.perf_counter() - t0 < 5  # refused up front, not after minutes
+    fake = tmp_path / "fake.npz"
+    np.savez(fake, format_version=1, names='["a"]', meta="{}", shape_0=np.array([10**6, 10**6]),
+             rows_0=np.array([0]), cols_0=np.array([0]))  # fmt: skip
+    with pytest.raises(DstnetError, match="GiB as masks"):
+        load_npz(fake)
