@@ -38,8 +38,9 @@ class DstnetGroup(click.Group):
         except DstnetError as e:
             click.echo(f"Error: {_one_line(str(e))}", err=True)
             sys.exit(2)
-        except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
-            click.echo(f"Error: {_one_line(f'{e.strerror}: {e.filename}')}", err=True)
+        except OSError as e:  # missing files, permissions, a full disk (ENOSPC), names too long, ...
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"Error: {_one_line(f'{e.strerror or e}{where}')}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import temp_path
 
 __all__ = [
     "LayerStack",
@@ -368,9 +369,12 @@ def save_npz(obj: Any, path: str | os.PathLike) -> Path:
         arrays[f"rows_{k}"] = rows.astype(np.int32)
         arrays[f"cols_{k}"] = cols.astype(np.int32)
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    tmp = temp_path(path, ".tmp.npz")
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:  # nothing half-written is left behind (a full disk, a crash)
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -465,17 +469,20 @@ def write_edgelist(obj: Any, path: str | os.PathLike) -> Path:
         "# names: " + ",".join(stack.names),
         f"# chain: {int(stack.is_chain)}",
     ]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-        for k, m in enumerate(stack.masks):
-            rows, cols = np.nonzero(m)
-            cols_rows = np.column_stack([cols, rows])
-            if len(stack) == 1:
-                np.savetxt(f, cols_rows, fmt="%d")
-            else:
-                np.savetxt(f, np.column_stack([np.full(len(rows), k), cols_rows]), fmt="%d")
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+            for k, m in enumerate(stack.masks):
+                rows, cols = np.nonzero(m)
+                cols_rows = np.column_stack([cols, rows])
+                if len(stack) == 1:
+                    np.savetxt(f, cols_rows, fmt="%d")
+                else:
+                    np.savetxt(f, np.column_stack([np.full(len(rows), k), cols_rows]), fmt="%d")
+        os.replace(tmp, path)
+    finally:  # nothing half-written is left behind (a full disk, a crash)
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -562,9 +569,12 @@ def write_graphml(obj: Any, path: str | os.PathLike) -> Path:
     import networkx as nx
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    nx.write_graphml(to_networkx(obj), tmp)
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        nx.write_graphml(to_networkx(obj), tmp)
+        os.replace(tmp, path)
+    finally:  # nothing half-written is left behind (a full disk, a crash)
+        tmp.unlink(missing_ok=True)
     return path
 
 

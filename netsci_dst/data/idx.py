@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import temp_path
 
 _TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -78,9 +79,12 @@ def write_idx(array: np.ndarray, path: str | os.PathLike) -> Path:
     code = _CODES[key]
     header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    with _open(tmp, "wb") as f:
-        f.write(header)
-        f.write(arr.astype(_TYPES[code]).tobytes())
-    os.replace(tmp, path)
+    tmp = temp_path(path, ".tmp" + path.suffix)
+    try:
+        with _open(tmp, "wb") as f:
+            f.write(header)
+            f.write(arr.astype(_TYPES[code]).tobytes())
+        os.replace(tmp, path)
+    finally:  # nothing half-written is left behind (a full disk, a crash)
+        tmp.unlink(missing_ok=True)
     return path

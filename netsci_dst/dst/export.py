@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import temp_path
 
 __all__ = ["EXPORT_SUFFIXES", "export_state_dict", "load_export", "save_export"]
 
@@ -69,7 +70,7 @@ def save_export(state: Mapping[str, Tensor], path: str | os.PathLike, csr: bool 
     if not path.parent.is_dir():
         raise DstnetError(f"{path.parent}: no such folder")
     exported = export_state_dict(state, csr=csr)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         if suffix == ".safetensors":
             try:

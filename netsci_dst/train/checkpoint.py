@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import temp_path
 
 FORMAT = "dstnet-checkpoint"
 VERSION = 1
@@ -37,7 +38,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
         raise DstnetError(f"checkpoint payload lacks {missing}")
     _check_plain(data, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
             torch.save(data, f)

@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import temp_path
 from netsci_dst.graph import LayerStack, save_npz
 
 
@@ -114,9 +115,12 @@ class RunDir:
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.root / name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(finite_or_none(data), indent=2, default=_plain, allow_nan=False) + "\n")
-        os.replace(tmp, path)
+        tmp = temp_path(path)
+        try:
+            tmp.write_text(json.dumps(finite_or_none(data), indent=2, default=_plain, allow_nan=False) + "\n")
+            os.replace(tmp, path)
+        finally:  # nothing half-written is left behind (a full disk, a crash)
+            tmp.unlink(missing_ok=True)
         return path
 
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -132,9 +136,12 @@ class RunDir:
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace the log with ``records`` (on resume: exactly the epochs the checkpoint holds)."""
-        tmp = self.metrics.with_name(self.metrics.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r, default=_plain) + "\n" for r in records))
-        os.replace(tmp, self.metrics)
+        tmp = temp_path(self.metrics)
+        try:
+            tmp.write_text("".join(json.dumps(r, default=_plain) + "\n" for r in records))
+            os.replace(tmp, self.metrics)
+        finally:  # nothing half-written is left behind (a full disk, a crash)
+            tmp.unlink(missing_ok=True)
 
     def rewind(self, records: list[dict[str, Any]], snapshots: int) -> None:
         """Roll the run back to a checkpoint on resume: the metrics log becomes ``records`` (what the checkpoint

@@ -149,3 +149,33 @@ def test_an_empty_layer_size_is_refused():
 
     r = CliRunner().invoke(main, ["generate", "er", "--layers", "10,,5", "--density", "0.5"])
     assert r.exit_code == 2 and "comma-separated integers" in r.output
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_file_behind(tmp_path, monkeypatch):
+    import errno
+
+    from click.testing import CliRunner
+    from netsci_dst.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setattr("os.replace", full)
+    out = tmp_path / "topo.npz"
+    r = CliRunner().invoke(
+        main, ["generate", "er", "--n-in", "20", "--n-out", "10", "--density", "0.2", "-o", str(out)]
+    )
+    assert r.exit_code == 2 and "No space left on device" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
+
+
+def test_a_long_file_name_is_written(tmp_path):
+    from click.testing import CliRunner
+    from netsci_dst.cli import main
+
+    out = tmp_path / ("t" * 240 + ".npz")  # near the 255-byte limit: the temporary name must not grow with it
+    r = CliRunner().invoke(
+        main, ["generate", "er", "--n-in", "20", "--n-out", "10", "--density", "0.2", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
