@@ -430,6 +430,15 @@ def load_npz(path: str | os.PathLike) -> LayerStack:
                 if len(arrays) == 1:
                     return LayerStack.single(z[arrays[0]], name=arrays[0])
                 raise DstnetError(f"{path}: not a dstnet mask file (no format_version, {len(arrays)} 2-D arrays)")
+            version = z["format_version"]
+            if (
+                version.shape != ()
+                or not np.issubdtype(version.dtype, np.integer)
+                or int(version) != NPZ_FORMAT_VERSION
+            ):
+                raise DstnetError(
+                    f"{path}: mask file format {version.tolist()!r}; this dstnet reads format {NPZ_FORMAT_VERSION}"
+                )
             names = json.loads(str(z["names"]))
             meta = json.loads(str(z["meta"]))
             chain = bool(z["chain"]) if "chain" in files else None

@@ -188,3 +188,15 @@ def test_files_whose_sizes_cannot_fit_are_refused_before_allocating(tmp_path):
              rows_0=np.array([0]), cols_0=np.array([0]))  # fmt: skip
     with pytest.raises(DstnetError, match="GiB as masks"):
         load_npz(fake)
+
+
+def test_a_mask_file_of_another_format_version_is_refused(tmp_path):
+    import numpy as np
+
+    from netsci_dst.graph import load_npz
+
+    path = tmp_path / "future.npz"
+    np.savez(path, format_version=99, names='["a"]', meta="{}", shape_0=np.array([2, 2]),
+             rows_0=np.array([0]), cols_0=np.array([0]))  # fmt: skip
+    with pytest.raises(DstnetError, match="mask file format 99; this dstnet reads format 1"):
+        load_npz(path)
