@@ -139,7 +139,10 @@ def generate(
         params["data"] = calibration_data(params["data"])
 
     output = Path(output or f"{spec.name}.npz")
-    fmt = fmt or format_of(output)
+    implied = format_of(output)
+    if fmt and fmt != implied:  # dstnet (and analyze, plot, linkpred) read a file by its suffix
+        raise DstnetError(f"--format {fmt} into {output.name}: that name is read back as {implied}; rename the file")
+    fmt = fmt or implied
     stack = build_stack(
         sizes,
         spec.name,

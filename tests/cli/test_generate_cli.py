@@ -179,3 +179,27 @@ def test_a_long_file_name_is_written(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from netsci_dst.cli import main
+
+    out = tmp_path / "x.npz"
+    args = [
+        "generate",
+        "er",
+        "--n-in",
+        "20",
+        "--n-out",
+        "10",
+        "--density",
+        "0.2",
+        "--format",
+        "edgelist",
+        "-o",
+        str(out),
+    ]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and "read back as npz" in r.output and not out.exists()
