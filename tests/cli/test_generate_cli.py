@@ -183,7 +183,6 @@ def test_a_long_file_name_is_written(tmp_path):
 
 def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path):
     from click.testing import CliRunner
-
     from netsci_dst.cli import main
 
     out = tmp_path / "x.npz"
