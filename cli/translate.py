@@ -26,12 +26,16 @@ def translate(checkpoint, sentences, beam, device):
     from netsci_dst.train.translation_eval import translate as run_translate
 
     texts = list(sentences) or [line.rstrip("\n") for line in sys.stdin]
-    texts = [t for t in texts if t.strip()]
-    if not texts:
+    filled = [i for i, t in enumerate(texts) if t.strip()]
+    if not filled:
         raise DstnetError("nothing to translate: give sentences as arguments or on stdin")
     model, tokenizer, _ = load_translation_checkpoint(checkpoint, device)
     device_ = next(model.parameters()).device
-    for line in run_translate(model, tokenizer, texts, beam=beam, device=device_):
+    outputs = [""] * len(texts)  # one output line per input line: a blank line stays a blank line
+    translated = run_translate(model, tokenizer, [texts[i] for i in filled], beam=beam, device=device_)
+    for i, line in zip(filled, translated, strict=True):
+        outputs[i] = line
+    for line in outputs:
         click.echo(line)
 
 

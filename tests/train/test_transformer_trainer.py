@@ -123,6 +123,10 @@ def test_translate_and_evaluate_from_the_checkpoint(tiny_run, tmp_path):
     r = run("translate", tiny_run, "a man is riding a bike.", "two dogs play.", "--beam", 1)
     assert r.exit_code == 0, r.output
     assert len(r.output.strip().splitlines()) == 2
+    r = CliRunner().invoke(main, ["translate", str(tiny_run), "--beam", "1"], input="a dog runs.\n\ntwo dogs play.\n")
+    assert r.exit_code == 0, r.output
+    # one output line per input line: the blank one stays blank and in place
+    assert r.output.count("\n") == 3 and r.output.split("\n")[1] == ""
     out = tmp_path / "hyps.txt"
     r = run("evaluate", tiny_run / "checkpoints" / "best.pt", "--limit", 12, "--beam", 2, "-o", out)
     assert r.exit_code == 0, r.output
