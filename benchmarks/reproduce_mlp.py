@@ -109,6 +109,8 @@ def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
         "| paper accuracy % (ANP %) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    if not rows:
+        return "No run complete yet."
     for method, runs in rows:
         best = [r.get("best_acc") for r in runs]
         final = [r["final_acc"] for r in runs]
