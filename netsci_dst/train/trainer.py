@@ -78,6 +78,7 @@ class TrainConfig:
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
         check_limits(self, ("train_limit", "test_limit"))
+        check_seed(self.seed)
         self.data_dir = resolved(self.data_dir)
         check_backend(self.backend)
 
@@ -105,6 +106,17 @@ class TrainConfig:
 def resolved(path: str | None) -> str | None:
     """A data folder stored as an absolute path, so a run resumed from another working folder reads the same data."""
     return None if path is None else str(Path(path).expanduser().resolve())
+
+
+#: Seeds are below this (what numpy's and most DST code's seeds allow; the per-epoch shuffle seed ``seed * 1,000,003 +
+#: epoch`` then fits torch's 64-bit generator).
+MAX_SEED = 2**32
+
+
+def check_seed(seed: Any) -> None:
+    """Refuse a seed that is not an integer in ``[0, 2**32)``, before anything is built or written."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise DstnetError(f"seed must be an integer in [0, 2**32), got {seed!r}")
 
 
 def check_limits(cfg: Any, names: tuple[str, ...]) -> None:

@@ -39,7 +39,7 @@ from netsci_dst.train.checkpoint import (
     save_checkpoint,
 )
 from netsci_dst.train.rundir import RunDir
-from netsci_dst.train.trainer import check_backend, check_limits, pick_device, resolved
+from netsci_dst.train.trainer import check_backend, check_limits, check_seed, pick_device, resolved
 
 __all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
 
@@ -126,6 +126,7 @@ class TransformerConfig:
             raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
         check_backend(self.backend)
         check_limits(self, ("train_limit", "val_limit", "test_limit"))
+        check_seed(self.seed)
         self.data_dir = resolved(self.data_dir)
         if self.src == self.tgt:
             raise DstnetError(f"source and target languages are both {self.src!r}")

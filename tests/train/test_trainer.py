@@ -461,3 +461,10 @@ def test_devices_that_cannot_train_are_one_line_errors(device, message):
             assert "is not available here" in str(e)
         else:  # a machine that has it
             assert dev.type == name.split(":")[0]
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "99999999999999999999999"])
+def test_seeds_out_of_range_are_refused_before_the_run_directory_exists(tmp_path, seed):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "mlp", "--seed", seed, "--train-limit", "50", "--out", str(out)])
+    assert r.exit_code == 2 and "seed must be an integer in [0, 2**32)" in r.output and not out.exists()
