@@ -264,12 +264,19 @@ def from_networkx(g) -> LayerStack:
             if groups_attr
             else [(l, l + 1) for l in range(len(sizes) - 1)]
         )
+        if any(n < 0 for n in sizes) or any(not (0 <= i < len(sizes) and 0 <= o < len(sizes)) for i, o in groups):
+            raise DstnetError(f"graph attributes: neuron layers {sizes} and layer groups {groups} do not fit")
+        check_mask_sizes([(sizes[go], sizes[gi]) for gi, go in groups], "the graph")
         pos: dict[Any, tuple[int, int]] = {}
         for n, data in g.nodes(data=True):
             try:
                 pos[n] = (int(data["layer"]), int(data["index"]))
             except KeyError:
                 raise DstnetError(f"node {n!r} lacks 'layer'/'index' attributes") from None
+            if not (0 <= pos[n][0] < len(sizes) and 0 <= pos[n][1] < sizes[pos[n][0]]):
+                raise DstnetError(
+                    f"node {n!r}: layer {pos[n][0]}, index {pos[n][1]} is outside the neuron layers {sizes}"
+                )
         masks = [np.zeros((sizes[go], sizes[gi]), dtype=bool) for gi, go in groups]
         for a, b in g.edges():
             (la, pa), (lb, pb) = pos[a], pos[b]

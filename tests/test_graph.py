@@ -200,3 +200,16 @@ def test_a_mask_file_of_another_format_version_is_refused(tmp_path):
              rows_0=np.array([0]), cols_0=np.array([0]))  # fmt: skip
     with pytest.raises(DstnetError, match="mask file format 99; this dstnet reads format 1"):
         load_npz(path)
+
+
+def test_graph_attributes_that_do_not_fit_are_one_line_errors():
+    from netsci_dst.graph import from_networkx
+
+    g = nx.Graph(neuron_layers="3,100000000000")
+    g.add_node(0, layer=0, index=0)
+    with pytest.raises(DstnetError, match="GiB as masks"):
+        from_networkx(g)
+    g = nx.Graph(neuron_layers="3,2")
+    g.add_node("a", layer=0, index=7)
+    with pytest.raises(DstnetError, match="outside the neuron layers"):
+        from_networkx(g)
