@@ -824,7 +824,6 @@ class DSTEngine:
         temperature = self._temperature(t)
         grads = self._gradients()
         masks = self.masks
-        weights = {name: self.weight(name) for name in self.layers}
         kw = dict(
             alpha=cfg.soft_alpha,
             temperature=temperature,
@@ -837,7 +836,7 @@ class DSTEngine:
         pruned: dict[str, int] = {}
         counts: dict[str, int] = {}
         for name in self.layers:
-            weight = weights[name]
+            weight = self.weight(name)  # sparse backend: built for this layer only, freed after its removal
             current = masks[name]
             grad = grads.get(name)
             nnz = _count(current)
