@@ -419,13 +419,19 @@ class DSTEngine:
     def _resolve_backend(self, backend: str) -> str:
         if not self.layers:
             return "dense"  # nothing is sparse
+        dtypes = {self._modules[n].weight.dtype for n in self.layers}
+        supported = dtypes <= {torch.float32, torch.float64}
         if backend == "auto":
             cpu = self.device.type == "cpu"
-            return "sparse" if cpu and self.density <= AUTO_SPARSE_DENSITY else "dense"
+            return "sparse" if cpu and supported and self.density <= AUTO_SPARSE_DENSITY else "dense"
         if backend == "sparse" and self.device.type != "cpu":
             raise DstnetError(
                 f"the sparse backend runs on the CPU (its kernels are compiled with numba); the model is on "
                 f"{self.device}: use backend='dense' there"
+            )
+        if backend == "sparse" and not supported:
+            raise DstnetError(
+                f"the sparse backend computes in float32 or float64; the sparse layers are {sorted(map(str, dtypes))}"
             )
         return backend
 
@@ -443,8 +449,11 @@ class DSTEngine:
             sparse.register_values_hook(self._values_replaced)
             consumers = [c for p, c in self.structure.chains if p == name]
             sparse.feeds_sparse = bool(consumers)  # transposed outputs cost a dense consumer up to 4x
-            parent, _, child = name.rpartition(".")
-            setattr(self.model.get_submodule(parent) if parent else self.model, child, sparse)
+            # every name the module goes by (a shared layer is one layer): all now see the sparse one
+            aliases = [n for n, m in self.model.named_modules(remove_duplicate=False) if m is linear]
+            for alias in aliases:
+                parent, _, child = alias.rpartition(".")
+                setattr(self.model.get_submodule(parent) if parent else self.model, child, sparse)
             self._modules[name] = sparse
 
     def _values_replaced(self, old: nn.Parameter, new: nn.Parameter, carry: Callable) -> None:

@@ -206,15 +206,19 @@ class _SparseLinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, values: Tensor, topology: SparseTopology, sink, row_major) -> Tensor:  # type: ignore[override]
         xT = x.detach().t().contiguous()
-        outT = np.zeros((topology.shape[0], xT.shape[1]), dtype=xT.numpy().dtype)
-        par = topology.nnz * xT.shape[1] >= PARALLEL_MIN_WORK
+        batch, n_out = xT.shape[1], topology.shape[0]
+        # the output is its own tensor (not a view: autograd allows in-place ops on it, e.g. ReLU(inplace=True)),
+        # stored n_out x B (transposed strides) when it feeds another sparse layer, row-major otherwise
+        out = None if row_major else torch.empty_strided((batch, n_out), (1, batch), dtype=x.dtype).zero_()
+        outT = out.t().numpy() if out is not None else np.zeros((n_out, batch), dtype=xT.numpy().dtype)
+        par = topology.nnz * batch >= PARALLEL_MIN_WORK
         _launch(_rows_times, par, topology.indptr, topology.cols, values.detach().numpy(), xT.numpy(), outT)
         ctx.save_for_backward(xT, values)
         ctx.topology = topology
         ctx.sink = sink
         if row_major:
             return torch.from_numpy(np.ascontiguousarray(outT.T))
-        return torch.from_numpy(outT).t()
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
@@ -283,7 +287,9 @@ class SparseLinear(nn.Module):
             over the layer's calls) in :attr:`dense_grad`; set it for one step only (it costs a dense product).
         feeds_sparse: when True the output is returned as a transposed view, which the next
             :class:`SparseLinear` reads without a copy (the DST engine sets it for layers whose consumers in the
-            percolation structure are all sparse); default False: an ordinary row-major output.
+            percolation structure are all sparse); default False: an ordinary row-major output. A transposed output
+            is an ordinary tensor for every elementwise op (in-place ones included) and for ``reshape``; only
+            ``.view`` calls that merge its dimensions need ``.reshape`` (or ``.contiguous()``) instead.
 
     The state dict has the keys of a masked dense layer, ``weight`` (dense, zeros off the links), ``weight_mask``
     and ``bias``, so checkpoints move between this layer and ``nn.Linear`` + mask; loading one rebuilds the

@@ -236,3 +236,42 @@ def test_a_copy_of_a_sparse_model_is_independent_of_the_engine():
     held = [p for g in opt.param_groups for p in g["params"]]
     assert all(any(p is q for q in held) for p in (engine.parameter(n) for n in engine.layers))  # ...not in the run
     assert pickle.loads(pickle.dumps(twin)).get_submodule(engine.layers[0]).topology.nnz == layer.topology.nnz
+
+
+def test_a_shared_layer_is_sparse_under_every_name_and_half_precision_stays_dense():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(8, 8)
+            self.b = self.a  # the same layer, twice
+            self.c = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.b(torch.relu(self.a(x)))))
+
+    model = Shared()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    engine = DSTEngine(model, opt, "set", density=0.3, total_steps=10, sparse_layers=["a"], backend="sparse")
+    assert model.a is model.b and isinstance(model.b, SparseLinear)
+    model(torch.randn(4, 8)).sum().backward()
+    assert engine.parameter("a").grad is not None
+    half = mlp().half()
+    with pytest.raises(DstnetError, match="float32 or float64"):
+        DSTEngine(half, torch.optim.SGD(half.parameters(), lr=0.1), "set", density=0.3, total_steps=5, backend="sparse")
+    half = mlp().to(torch.bfloat16)
+    auto = DSTEngine(
+        half, torch.optim.SGD(half.parameters(), lr=0.1), "set", density=0.05, total_steps=5, backend="auto"
+    )
+    assert auto.backend == "dense"
+
+
+def test_in_place_activations_after_sparse_layers():
+    model = nn.Sequential(
+        nn.Linear(8, 16, bias=False), nn.ReLU(inplace=True), nn.Linear(16, 16, bias=False), nn.ReLU(inplace=True),
+        nn.Linear(16, 2),
+    )  # fmt: skip
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    engine = DSTEngine(model, opt, "set", density=0.3, total_steps=10, backend="sparse")
+    assert model[0].feeds_sparse  # its output is stored transposed for the next sparse layer
+    model(torch.randn(4, 8)).sum().backward()
+    assert all(engine.parameter(n).grad is not None for n in engine.layers)
