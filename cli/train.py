@@ -55,6 +55,18 @@ def _check_resume(ctx: click.Context, resume: str) -> dict:
     return {}
 
 
+def backend_option(auto_means: str):
+    """The ``--backend`` option of a training command; ``auto_means`` says what auto picks for its model."""
+    return click.option(
+        "--backend",
+        type=click.Choice(["auto", "dense", "sparse"]),
+        default="auto",
+        show_default=True,
+        help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
+        f"dense masks dense weights (any device); auto: {auto_means}. Also allowed with --resume.",
+    )
+
+
 @click.group("train")
 def train() -> None:
     """Train a sparse network with a dynamic sparse training method."""
@@ -103,14 +115,7 @@ def train() -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "dense", "sparse"]),
-    default="auto",
-    show_default=True,
-    help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
-    "dense masks dense weights (any device); auto: sparse on the CPU at density <= 0.1. Also allowed with --resume.",
-)
+@backend_option("sparse on the CPU at density <= 0.1")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/mlp-METHOD-TIME].")
 @click.option("--save-every", type=int, default=0, show_default=True, help="Also keep a checkpoint every N epochs.")
 @click.option(
@@ -320,14 +325,9 @@ def _show_recipe(recipe) -> None:
 @click.option("--test-limit", type=int, help="Test on the first N test pairs only.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "dense", "sparse"]),
-    default="auto",
-    show_default=True,
-    help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
-    "dense masks dense weights (any device); auto: dense here (measured: the sparse backend is no faster on this "
-    "model's CPU preset, whose step is mostly attention, embeddings and the vocabulary). Also allowed with --resume.",
+@backend_option(
+    "dense here (measured: the sparse backend is no faster on this model's CPU preset, whose step is mostly "
+    "attention, embeddings and the vocabulary)"
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/transformer-METHOD-TIME].")
 @click.option(
