@@ -79,7 +79,7 @@ from netsci_dst.dst.schedules import (
     linear_temperature,
     soft_temperature,
 )
-from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology, carrier
+from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology, carrier, link_positions
 from netsci_dst.dst.structures import infer_structure, is_sequential_container
 from netsci_dst.errors import DstnetError
 from netsci_dst.topology import generate
@@ -979,8 +979,7 @@ class DSTEngine:
         keep = torch.ones(old.numel(), dtype=torch.bool)
         keep[torch.searchsorted(old, removed_idx)] = False
         new_flat = torch.sort(torch.cat([old[keep], new_idx])).values
-        pos = torch.searchsorted(old, new_flat).clamp_max(max(old.numel() - 1, 0))
-        found = old[pos] == new_flat if old.numel() else torch.zeros(new_flat.numel(), dtype=torch.bool)
+        pos, found = link_positions(old, new_flat)
         carry = carrier(pos, found & ~torch.isin(new_flat, changed))  # weights and optimizer state
         carry_grad = carrier(pos, found & ~torch.isin(new_flat, removed_idx))
         old_values = module.values

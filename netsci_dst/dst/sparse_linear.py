@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from netsci_dst.errors import DstnetError
 from netsci_dst.parallel import PARALLEL_KERNELS
 
-__all__ = ["SparseLinear", "SparseTopology", "carrier", "link_carrier", "sparse_linear"]
+__all__ = ["SparseLinear", "SparseTopology", "carrier", "link_carrier", "link_positions", "sparse_linear"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -178,11 +178,15 @@ class SparseTopology:
 def link_carrier(old: SparseTopology, new: SparseTopology) -> Callable[[Tensor], Tensor]:
     """``carry(t)``: a per-link tensor of ``old`` (CSR order) moved to ``new``: a link present in both keeps its
     entry, a new link gets 0."""
-    old_flat = torch.from_numpy(old.flat_index())
-    new_flat = torch.from_numpy(new.flat_index())
+    return carrier(*link_positions(torch.from_numpy(old.flat_index()), torch.from_numpy(new.flat_index())))
+
+
+def link_positions(old_flat: Tensor, new_flat: Tensor) -> tuple[Tensor, Tensor]:
+    """For sorted flat link indices: ``(pos, found)``, where ``found[k]`` says whether new link ``k`` was an old
+    link and ``pos[k]`` is then its old position."""
     pos = torch.searchsorted(old_flat, new_flat).clamp_max(max(old_flat.numel() - 1, 0))
     found = old_flat[pos] == new_flat if old_flat.numel() else torch.zeros(new_flat.numel(), dtype=torch.bool)
-    return carrier(pos, found)
+    return pos, found
 
 
 def carrier(pos: Tensor, where: Tensor) -> Callable[[Tensor], Tensor]:
