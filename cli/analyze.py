@@ -1,37 +1,44 @@
-"""``dstnet analyze``: network-science measures of a mask file, a checkpoint or a run directory."""
+"""``dstnet analyze``: network-science measures of a mask file, a checkpoint or a run directory.
+
+Each registered measure (:mod:`netsci_dst.analysis.measures`) has a flag of the same name, with its help line; the
+flags are read from the registry when the command line is parsed or the help is shown.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import click
 
+from netsci_dst.analysis.measures import MEASURES, REGISTRY, MeasureSpec
 from netsci_dst.errors import DstnetError
 
-# Stack measures, in the order of netsci_dst.analysis.report.MEASURES; each has a flag of the same name.
-MEASURES = ("summary", "anp", "powerlaw", "cap", "clustering", "community", "paths", "hyperbolic")
-DEFAULT_MEASURES = ("summary", "anp")
-_HELP = {
-    "summary": "Per-layer links, density, degrees and active neurons.",
-    "anp": "Active-neuron post-percolation rate per neuron layer and overall.",
-    "powerlaw": "Power-law exponent gamma of the degree distributions (Clauset-Shalizi-Newman).",
-    "cap": "Credit assignment paths through the stack and the share through the hubs.",
-    "clustering": "Square and Latapy bipartite clustering, L3 closure rate.",
-    "community": "Modularity (Leiden) against degree-preserving random rewirings.",
-    "paths": "Characteristic path length of the largest component.",
-    "hyperbolic": "Coalescent embedding in the hyperbolic disk and the layers' angular separation index.",
-}
+STDOUT = "-"  # --json - / --csv -: write to stdout (the text report then goes to stderr)
 
 
-def _measure_options(f):
-    for name in reversed(MEASURES):
-        f = click.option(f"--{name}", f"m_{name}", is_flag=True, help=_HELP[name])(f)
-    return f
+@functools.lru_cache(maxsize=8)
+def _measure_flags(specs: tuple[MeasureSpec, ...]) -> tuple[click.Option, ...]:
+    return tuple(click.Option([f"--{s.name}", f"m_{s.name}"], is_flag=True, help=s.help) for s in specs)
+
+
+class _AnalyzeCommand(click.Command):
+    """A command whose measure flags come from the measure registry, after TARGET and before the other options."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        target, *rest = super().get_params(ctx)
+        flags = _measure_flags(tuple(REGISTRY.values()))
+        taken = {opt for param in rest for opt in param.opts}
+        clash = [f.opts[0] for f in flags if f.opts[0] in taken]
+        if clash:
+            raise RuntimeError(f"measure flag(s) {', '.join(clash)} clash with dstnet analyze's own options")
+        return [target, *flags, *rest]
 
 
 def _check_output(path: str | None, option: str) -> Path | None:
-    if path is None:
+    """The file an output option names (``None``: not given, or stdout); refuses folders and missing parents."""
+    if path is None or path == STDOUT:
         return None
     p = Path(path)
     if p.is_dir():
@@ -42,9 +49,8 @@ def _check_output(path: str | None, option: str) -> Path | None:
     return p
 
 
-@click.command("analyze")
+@click.command("analyze", cls=_AnalyzeCommand)
 @click.argument("target", type=click.Path(), metavar="TARGET")
-@_measure_options
 @click.option(
     "--elm",
     is_flag=True,
@@ -64,13 +70,20 @@ def _check_output(path: str | None, option: str) -> Path | None:
     metavar="N",
     help="Run directory: measure every N-th mask snapshot (the first and the last always).",
 )
-@click.option("--json", "json_path", type=click.Path(), metavar="FILE", help="Also write every result to FILE as JSON.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(allow_dash=True),
+    metavar="FILE",
+    help="Also write every result to FILE as JSON ('-': to stdout, and the text to stderr).",
+)
 @click.option(
     "--csv",
     "csv_path",
-    type=click.Path(),
+    type=click.Path(allow_dash=True),
     metavar="FILE",
-    help="Write the table to FILE as CSV: the measures per mask snapshot (run directory) or the --elm rows.",
+    help="Write the table to FILE as CSV: the measures per mask snapshot (run directory) or the --elm rows ('-': to "
+    "stdout, and the text to stderr).",
 )
 def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags):
     """Measure the sparse network in TARGET: a mask/stack file (.npz, edge list, GraphML), a checkpoint (.pt)
@@ -87,14 +100,20 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
       dstnet analyze runs/chts --hyperbolic --every 10
       dstnet analyze runs/chts/checkpoints/best.pt --all --json all.json
     """
-    from netsci_dst.analysis.targets import format_result, json_safe, load_target
+    from netsci_dst.analysis.measures import format_result
+    from netsci_dst.analysis.tables import json_safe
+    from netsci_dst.analysis.targets import load_target
 
     if not 0.0 <= theta <= 1.0:
         raise DstnetError(f"--theta must be in [0, 1], got {theta}")
     if every < 1:
         raise DstnetError(f"--every must be a positive integer, got {every}")
+    if json_path == STDOUT and csv_path == STDOUT:
+        raise DstnetError("--json - and --csv - both ask for stdout: send one of them to a file")
     json_file = _check_output(json_path, "--json")
     csv_file = _check_output(csv_path, "--csv")
+    # with data on stdout, the text report goes to stderr
+    echo = functools.partial(click.echo, err=STDOUT in (json_path, csv_path))
     t = load_target(target)
 
     chosen = [m for m in MEASURES if flags[f"m_{m}"]]
@@ -102,63 +121,70 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
         chosen = list(MEASURES)
         elm = elm or t.has_history
     elif not chosen and not elm:
-        chosen = list(DEFAULT_MEASURES)
-    if not all_ and not any(flags.values()) and "anp" in chosen and not t.stack.is_chain:
-        chosen.remove("anp")  # the default skips ANP for independent layers (it needs a chain)
+        # the default measures, less those that do not apply to independent layers (ANP needs a chain)
+        chosen = [s.name for s in REGISTRY.values() if s.default and (t.stack.is_chain or s.scope == "layers")]
     if elm:
         t.require_history("--elm")
-    if csv_file is not None and t.kind != "rundir" and not elm:
+    if csv_path is not None and t.kind != "rundir" and not elm:
         raise DstnetError("--csv writes a table: the measures over a run directory's snapshots, or the --elm rows")
 
-    click.echo(t.describe())
+    echo(t.describe())
     out: dict = {"target": str(t.path), "kind": t.kind, "label": t.label, "method": t.method}
     table = None
     if chosen:
         if t.kind == "rundir" and t.snapshots:
             # one pass over the snapshots; the last one is the final state
-            from netsci_dst.analysis.targets import evolution_rows, evolution_table, format_table
+            from netsci_dst.analysis.evolution import evolution_rows, evolution_table
+            from netsci_dst.analysis.tables import format_table
 
             rows = evolution_rows(t, chosen, seed=seed, every=every, progress=True)
             out["evolution"] = rows
             table = evolution_table(rows, t.history)
             results = rows[-1]
-            click.echo(f"final masks: update {results['update']} ({results['file']})")
+            echo(f"final masks: update {results['update']} ({results['file']})")
         else:
             from netsci_dst.analysis.report import report
 
             results = report(t.stack, chosen, seed=seed)
             out["measures"] = results
         for name in chosen:
-            click.echo(f"\n== {name} ==")
+            echo(f"\n== {name} ==")
             value = results.get(name)
             if isinstance(value, dict) and "skipped" in value:
-                click.echo(f"skipped: {value['skipped']}")
+                echo(f"skipped: {value['skipped']}")
             else:
-                click.echo(format_result(name, value))
+                echo(format_result(name, value))
         if table is not None:
-            click.echo(f"\n== over training: {len(table)} mask snapshot(s) ==")
-            click.echo(format_table(table))
+            echo(f"\n== over training: {len(table)} mask snapshot(s) ==")
+            echo(format_table(table))
 
     if elm:
-        from netsci_dst.analysis.targets import elm_report, format_elm
+        from netsci_dst.analysis.elm import elm_report, format_elm
 
         rows, verdicts = elm_report(t.history, theta)
         out["elm"] = {"theta": theta, "rows": rows, "latest": verdicts}
-        click.echo(f"\n== ELM (theta {theta:g}) ==")
-        click.echo(format_elm(rows, verdicts))
+        echo(f"\n== ELM (theta {theta:g}) ==")
+        echo(format_elm(rows, verdicts))
         if table is None:
             table = rows
 
-    if json_file is not None:
-        try:
-            json_file.write_text(json.dumps(json_safe(out), indent=2) + "\n")
-        except OSError as e:
-            raise DstnetError(f"--json {json_file}: cannot write ({e.strerror or e})") from None
-        click.echo(f"\nwrote {json_file}")
-    if csv_file is not None:
-        from netsci_dst.analysis.targets import write_csv
+    if json_path is not None:
+        text = json.dumps(json_safe(out), indent=2) + "\n"
+        if json_file is None:
+            click.echo(text, nl=False)
+        else:
+            try:
+                json_file.write_text(text)
+            except OSError as e:
+                raise DstnetError(f"--json {json_file}: cannot write ({e.strerror or e})") from None
+            echo(f"\nwrote {json_file}")
+    if csv_path is not None:
+        from netsci_dst.analysis.tables import csv_text, write_csv
 
         if table is None:
             raise DstnetError(f"--csv: {t.path} has no mask snapshots and no --elm rows to tabulate")
-        write_csv(table, csv_file)
-        click.echo(f"wrote {csv_file}")
+        if csv_file is None:
+            click.echo(csv_text(table), nl=False)
+        else:
+            write_csv(table, csv_file)
+            echo(f"wrote {csv_file}")

@@ -2,11 +2,12 @@
 
 A thin shell over :mod:`netsci_dst.linkpred`: load a stack (``.npz`` mask/stack file, an edge list of any bipartite
 network, or GraphML), score the missing links of the chosen layers, print the top-K as an aligned table and
-optionally save every score.
+optionally save every score (``-o -``: the .npz to stdout, for a pipe or a redirect, and the table to stderr).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 from netsci_dst.errors import DstnetError
 
 __all__ = ["linkpred"]
+
+STDOUT = Path("-")  # -o -: the scores to stdout
 
 
 def _layer_indices(stack, layer: str | None) -> list[int]:
@@ -64,9 +67,10 @@ def _format_table(rows: list[tuple[str, int, int, float]]) -> str:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     default=None,
-    help="Write all scores to this .npz (scores_<k> per layer, plus names and method).",
+    help="Write all scores to this .npz (scores_<k> per layer, plus names and method); '-': to stdout (a pipe or a "
+    "file, not a terminal), and the table to stderr.",
 )
 def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str, output: Path | None) -> None:
     """Predict missing links of FILE's layers with a Cannistraci-Hebb rule and print the top-K.
@@ -81,6 +85,10 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
     method = normalize_method(method)
     if top < 1:
         raise DstnetError(f"--top must be at least 1, got {top}")
+    stdout = click.open_file("-", "wb") if output == STDOUT else None
+    if stdout is not None and stdout.isatty():
+        raise DstnetError("-o -: the scores are a binary .npz; redirect stdout to a file or a pipe")
+    echo = functools.partial(click.echo, err=stdout is not None)  # with the scores on stdout, the text on stderr
     stack = graph.load(file)
     indices = _layer_indices(stack, layer)
     table: list[tuple[str, int, int, float]] = []
@@ -100,16 +108,19 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
         )
         if output is not None:
             saved[f"scores_{k}"] = s
-    click.echo(_format_table(table))
+    echo(_format_table(table))
     for line in summary:
-        click.echo(line)
+        echo(line)
     if output is not None:
         saved["names"] = np.array(json.dumps([stack.names[k] for k in indices]))
         saved["layers"] = np.array(indices, dtype=np.int64)
         saved["method"] = np.array(method)
+        if stdout is not None:
+            np.savez_compressed(stdout, **saved)
+            return
         try:
             with open(output, "wb") as f:  # a file object keeps the name exactly as given
                 np.savez_compressed(f, **saved)
         except OSError as e:
             raise DstnetError(f"{output}: cannot write scores ({e.strerror or e})") from None
-        click.echo(f"# scores written to {output}")
+        echo(f"# scores written to {output}")

@@ -16,6 +16,16 @@ import numpy as np
 from netsci_dst.graph import LayerStack, as_mask
 
 
+def layer_labels(n_groups: int, chain: bool = True) -> list[str]:
+    """Names of the neuron layers of a stack: ``input``, ``hidden 1``, ..., ``output`` for a chain (``neurons`` for
+    a single group), ``group 0``, ``group 1``, ... otherwise."""
+    if not chain:
+        return [f"group {g}" for g in range(n_groups)]
+    if n_groups == 1:
+        return ["neurons"]
+    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + ["output"]
+
+
 def neuron_degrees(masks: list[Any]) -> list[np.ndarray]:
     """Total degree of every neuron of a chain: ``[inputs of layer 0, outputs of 0 = inputs of 1, ..., outputs]``."""
     ms = [as_mask(m) for m in masks]

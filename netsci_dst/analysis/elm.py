@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from netsci_dst.analysis.tables import format_table, is_missing
 from netsci_dst.errors import DstnetError
 
-__all__ = ["overlap_ratio", "overlap_rows", "first_elm"]
+__all__ = ["overlap_ratio", "overlap_rows", "first_elm", "elm_report", "format_elm"]
 
 
 def _flat(idx: Any) -> np.ndarray:
@@ -88,3 +89,38 @@ def first_elm(rows: list[dict[str, Any]]) -> dict[str, int | None]:
         if r["elm"] and out[r["layer"]] is None:
             out[r["layer"]] = r["update"]
     return out
+
+
+def elm_report(history: list[dict[str, Any]], theta: float = 0.9) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ELM rows of an engine history (:func:`overlap_rows`) and, per layer, the verdict at the latest update:
+    ``layer``, ``update``, ``overlap``, ``elm`` and ``first_elm`` (the first flagged update, ``None`` if never)."""
+    rows = overlap_rows(history, theta)
+    first = first_elm(rows)
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        latest[r["layer"]] = r
+    verdicts = [
+        {
+            "layer": layer,
+            "update": r["update"],
+            "overlap": r["overlap"],
+            "elm": r["elm"],
+            "first_elm": first.get(layer),
+        }
+        for layer, r in latest.items()
+    ]
+    return rows, verdicts
+
+
+def format_elm(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
+    """The ELM table (one row per update and layer) and one verdict line per layer."""
+    columns = [
+        c for c in ("update", "step", "layer", "removed", "regrown", "overlap", "elm") if any(c in r for r in rows)
+    ]
+    lines = [format_table(rows, columns), ""]
+    for v in verdicts:
+        ov = "-" if is_missing(v["overlap"]) else f"{v['overlap']:.3f}"
+        state = "in an epitopological local minimum" if v["elm"] else "not in an epitopological local minimum"
+        first = f" (first reached at update {v['first_elm']})" if v["first_elm"] is not None else ""
+        lines.append(f"{v['layer']}: overlap {ov} at update {v['update']}: {state}{first}")
+    return "\n".join(lines)

@@ -4,7 +4,7 @@ A training run writes ``RUN_DIR/masks/update_NNNNN.npz`` after each topology upd
 :class:`netsci_dst.train.rundir.RunDir`), each carrying ``step`` and ``epoch`` in its metadata. :func:`evolution`
 reads them in update order and runs :func:`netsci_dst.analysis.report.report` on each, so every row holds the
 same measure results a one-off report would, plus the epoch's training record from ``metrics.jsonl`` when there is
-one.
+one. :func:`evolution_table` flattens those rows into one table row per snapshot.
 """
 
 from __future__ import annotations
@@ -13,14 +13,18 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from netsci_dst.analysis.measures import MEASURES, compact_measure
 from netsci_dst.analysis.report import report, resolve_measures
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import load_npz
 from netsci_dst.train.rundir import read_jsonl
 
-__all__ = ["DEFAULT_MEASURES", "snapshots", "evolution"]
+if TYPE_CHECKING:
+    from netsci_dst.analysis.targets import Target
+
+__all__ = ["DEFAULT_MEASURES", "snapshots", "evolution", "evolution_rows", "evolution_table"]
 
 DEFAULT_MEASURES: tuple[str, ...] = ("summary", "anp", "powerlaw", "cap", "clustering")
 _SNAPSHOT = re.compile(r"^update_(\d+)\.npz$")
@@ -123,3 +127,35 @@ def evolution(
             row["metrics"] = _record_for(meta.get("step"), nxt, record_steps, metrics)
         rows.append(row)
     return rows
+
+
+def evolution_rows(target: Target, measures: list[str], seed: int = 0, **options: Any) -> list[dict[str, Any]]:
+    """:func:`evolution` of a run-directory :class:`~netsci_dst.analysis.targets.Target`: one row per mask snapshot,
+    in update order; a clear error for a target without snapshots."""
+    target.require_snapshots("tracking measures over training")
+    return evolution(target.path, measures, seed=seed, **options)
+
+
+def evolution_table(
+    rows: list[dict[str, Any]],
+    history: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Flat table rows from :func:`evolution`: ``update``, ``step``, the compact measure columns
+    (:func:`~netsci_dst.analysis.measures.compact_measure`), the ELM ``overlap.<layer>`` of that update from the
+    engine history, and ``test_acc``: the accuracy measured with exactly these masks (see :func:`evolution`; none
+    for masks replaced before any evaluation, such as the initial ones)."""
+    overlaps: dict[int, dict[str, Any]] = {}
+    for h in history or []:
+        overlaps.setdefault(int(h["update"]), {})[f"overlap.{h['layer']}"] = h.get("overlap")
+    table = []
+    for r in rows:
+        flat: dict[str, Any] = {"update": r["update"], "step": r.get("step")}
+        for name in MEASURES:
+            if name in r:
+                flat.update(compact_measure(name, r[name]))
+        if history:
+            flat.update(overlaps.get(int(r["update"]), {}))
+        if "metrics" in r:
+            flat["test_acc"] = r["metrics"].get("test_acc") if r["metrics"] else None
+        table.append(flat)
+    return table

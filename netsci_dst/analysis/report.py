@@ -1,62 +1,24 @@
-"""One call that runs a chosen set of analyses on a layer stack and returns plain, JSON-ready data.
+"""One call that runs a chosen set of measures on a layer stack and returns plain, JSON-ready data.
 
-Measures (ALGORITHMS.md §5):
-
-==============  ====================================================================================================
-``summary``     per layer: shape, links, density, degree min/mean/max, active neurons (:mod:`.degree`)
-``anp``         active-neuron post-percolation rate per neuron layer and overall (:mod:`.anp`; chains only)
-``powerlaw``    per layer: Clauset-Shalizi-Newman gamma of the input out-degrees and output in-degrees
-                (:mod:`.powerlaw`)
-``cap``         credit assignment paths (exact count) and the hub share (:mod:`.cap`; chains only)
-``clustering``  per layer: square clustering, Latapy clustering (``dot``) and the L3 closure rate (:mod:`.clustering`)
-``community``   Leiden modularity of the whole stack graph against degree-preserving rewirings (:mod:`.community`)
-``paths``       characteristic path length of the largest component (:mod:`.paths`; sampled sources on big graphs)
-``hyperbolic``  2-D coalescent embedding: gamma, beta and the layers' angular separation index, against the ASI of
-                ``ASI_BASELINES`` degree-preserving rewiring(s) embedded the same way (:mod:`.hyperbolic`)
-==============  ====================================================================================================
-
-``community``, ``paths`` and ``hyperbolic`` are imported only when asked for. A measure that does not apply to the
-stack (a chain-only or whole-network measure on independent layers, or a :class:`DstnetError` raised by the
-measure) gives ``{"skipped": reason}`` instead of failing the whole report.
+The measures, what each computes and where each applies are registered in :mod:`netsci_dst.analysis.measures`
+(ALGORITHMS.md §5); :data:`MEASURES` lists their names in report order. A measure that does not apply to the stack
+(a chain-only or whole-network measure on independent layers, or a :class:`DstnetError` raised by the measure)
+gives ``{"skipped": reason}`` instead of failing the whole report.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
+from netsci_dst.analysis.measures import ASI_BASELINES, MEASURES, REGISTRY, MeasureOptions, MeasureSpec
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack, as_stack
 
-__all__ = ["MEASURES", "CHAIN_ONLY", "WHOLE_NETWORK", "report", "resolve_measures"]
-
-MEASURES: tuple[str, ...] = (
-    "summary",
-    "anp",
-    "powerlaw",
-    "cap",
-    "clustering",
-    "community",
-    "paths",
-    "hyperbolic",
-)
-CHAIN_ONLY = frozenset({"anp", "cap"})
-# Measures of the whole layered network: on independent layers (a Transformer's projections) the stack graph is a
-# disjoint union of bipartite layers, where they would only restate that (modularity near 1 - 1/layers, the path
-# length and embedding of whichever layer is largest), so the report skips them. The functions themselves still
-# accept such stacks.
-WHOLE_NETWORK = frozenset({"community", "paths", "hyperbolic"})
-# Rewirings behind the ASI baseline: each costs a whole embedding (~2.5 s on the paper MLP), so one, where the
-# modularity baseline (a Leiden run each) uses five. Across rewirings the ASI varies by about 0.02-0.04.
-ASI_BASELINES = 1
-# Measures whose work is compiled, multi-threaded and runs without the GIL (the shortest-path kernels): with other
-# measures asked for, they run in one worker thread while the rest (power-law fits, Leiden, sparse products: mostly
-# single-threaded or holding the GIL) run in the calling thread. Parallel kernels take netsci_dst.parallel's lock,
-# so this is safe with every numba threading layer. On the paper MLP it takes the full report from ~10 s to ~7 s.
-BACKGROUND = frozenset({"paths", "hyperbolic"})
+__all__ = ["MEASURES", "ASI_BASELINES", "report", "resolve_measures"]
 
 
 def resolve_measures(measures: str | Iterable[str]) -> list[str]:
@@ -78,55 +40,12 @@ def resolve_measures(measures: str | Iterable[str]) -> list[str]:
     return [m for m in MEASURES if m in names]
 
 
-def _module(name: str):
-    return importlib.import_module(f"netsci_dst.analysis.{name}")
-
-
-def _run(
-    name: str,
-    stack: LayerStack,
-    *,
-    seed: int,
-    top: float,
-    modes: tuple[str, ...],
-    path_sources: int | None,
-    per_node: bool,
-) -> Any:
-    if name == "summary":
-        from netsci_dst.analysis.degree import stack_summary
-
-        return [r.as_dict() for r in stack_summary(stack)]
-    if name == "anp":
-        from netsci_dst.analysis.anp import anp
-
-        return anp(stack)
-    if name == "powerlaw":
-        from netsci_dst.analysis.powerlaw import degree_gammas
-
-        return degree_gammas(stack)
-    if name == "cap":
-        from netsci_dst.analysis.cap import cap
-
-        return cap(stack, top=top)
-    if name == "clustering":
-        from netsci_dst.analysis.clustering import layer_clustering
-
-        return [
-            {"layer": n, **layer_clustering(m, modes=modes, per_node=per_node)}
-            for m, n in zip(stack.masks, stack.names, strict=True)
-        ]
-    if name == "community":
-        return _module("community").modularity(stack, seed=seed)
-    if name == "paths":
-        return _module("paths").characteristic_path_length(stack, sources=path_sources, seed=seed)
-    if name == "hyperbolic":
-        hyp = _module("hyperbolic")
-        emb = hyp.coalescent_embedding(stack, seed=seed)
-        out = {k: v for k, v in emb.items() if per_node or k not in ("theta", "r", "layer")}
-        base = hyp.asi_baseline(stack, seed=seed, n_random=ASI_BASELINES, landmarks=emb["landmarks"] or None)
-        out.update(baseline_asi=base["mean"], baseline_n_random=base["n_random"])
-        return out
-    raise DstnetError(f"unknown measure {name!r}")  # pragma: no cover - resolve_measures filters names
+def _options(options: dict[str, Any]) -> MeasureOptions:
+    known = [f.name for f in fields(MeasureOptions)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise DstnetError(f"unknown report option(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    return MeasureOptions(**options)
 
 
 class _Background:
@@ -151,55 +70,47 @@ class _Background:
         return self._box["value"]
 
 
-def _timed(name: str, stack: LayerStack, **options: Any) -> tuple[Any, float]:
+def _timed(spec: MeasureSpec, stack: LayerStack, options: MeasureOptions) -> tuple[Any, float]:
     """One measure's result (or ``{"skipped": reason}``) and its wall time."""
     t0 = time.perf_counter()
-    if not stack.is_chain and name in CHAIN_ONLY | WHOLE_NETWORK:
+    if not stack.is_chain and spec.scope != "layers":
         shown = ", ".join(stack.names[:2]) + (", ..." if len(stack.names) > 2 else "")
         independent = f"the {len(stack.names)} layers ({shown}) are independent"
-        if name in CHAIN_ONLY:
-            return {"skipped": f"{name} needs a chain of layers; {independent}"}, 0.0
-        return {"skipped": f"{name} measures the whole layered network; {independent}"}, 0.0
+        if spec.scope == "chain":
+            return {"skipped": f"{spec.name} needs a chain of layers; {independent}"}, 0.0
+        return {"skipped": f"{spec.name} measures the whole layered network; {independent}"}, 0.0
     try:
-        value = _run(name, stack, **options)
+        value = spec.run(stack, options)
     except ModuleNotFoundError as e:
         if not (e.name or "").startswith("netsci_dst.analysis"):
             raise
-        value = {"skipped": f"the {name} analysis is not available ({e.name})"}
+        value = {"skipped": f"the {spec.name} analysis is not available ({e.name})"}
     except DstnetError as e:
         value = {"skipped": str(e)}
     return value, time.perf_counter() - t0
 
 
-def report(
-    stack: LayerStack | Any,
-    measures: str | Iterable[str] = "all",
-    *,
-    seed: int = 0,
-    top: float = 0.01,
-    modes: tuple[str, ...] = ("dot",),
-    path_sources: int | None = None,
-    per_node: bool = False,
-) -> dict[str, Any]:
+def report(stack: LayerStack | Any, measures: str | Iterable[str] = "all", **options: Any) -> dict[str, Any]:
     """Run the chosen measures on a stack (or a mask, or a list of masks).
 
     Args:
         stack: the layer stack.
         measures: ``"all"``, a name, a comma-separated string or a list of names from :data:`MEASURES`.
-        seed: seed of the randomised measures (community baselines, sampled path sources, embeddings).
-        top: hub fraction of the CAP hub share.
-        modes: Latapy clustering modes to report (``dot``, ``min``, ``max``).
-        path_sources: sources of the path-length measure: ``None`` lets :mod:`.paths` decide (all sources on
-            small graphs, a sample on big ones), an int samples that many.
-        per_node: keep per-neuron values (clustering lists, embedding coordinates); off by default to keep
-            reports small.
+        options: the :class:`~netsci_dst.analysis.measures.MeasureOptions`, by keyword: ``seed`` (of the randomised
+            measures, default 0), ``top`` (hub fraction of the CAP hub share, 0.01), ``modes`` (Latapy clustering
+            modes, ``("dot",)``), ``path_sources`` (``None``: all sources on small graphs, a sample on big ones),
+            ``per_node`` (keep per-neuron values, ``False``). Unknown names raise :class:`DstnetError`.
 
     Returns:
         ``{"layers": names, "shapes": [[n_out, n_in], ...], "chain": bool, "links": int, "measures": [...],
         <measure>: result, ..., "seconds": {measure: wall time}}``: only plain Python data (``json.dumps`` works;
-        non-finite floats may appear as NaN). ``paths`` and ``hyperbolic`` run next to the other measures (see
-        :data:`BACKGROUND`), so the seconds can add up to more than the report's wall time.
+        non-finite floats may appear as NaN). With other measures asked for, the ``background`` ones (``paths`` and
+        ``hyperbolic``: compiled, multi-threaded, without the GIL) run in one worker thread while the rest (power-law
+        fits, Leiden, sparse products: mostly single-threaded or holding the GIL) run in the calling thread, so the
+        seconds can add up to more than the report's wall time. Parallel kernels take netsci_dst.parallel's lock, so
+        this is safe with every numba threading layer; on the paper MLP it takes the full report from ~10 s to ~7 s.
     """
+    opts = _options(options)
     stack = as_stack(stack)
     names = resolve_measures(measures)
     out: dict[str, Any] = {
@@ -209,22 +120,18 @@ def report(
         "links": stack.n_links,
         "measures": names,
     }
-
-    def timed(name: str) -> tuple[Any, float]:
-        return _timed(name, stack, seed=seed, top=top, modes=tuple(modes), path_sources=path_sources, per_node=per_node)
-
-    background = [n for n in names if n in BACKGROUND]
+    specs = {name: REGISTRY[name] for name in names}
+    background = [n for n in names if specs[n].background]
     if len(background) == len(names):
         background = []
     results: dict[str, tuple[Any, float]] = {}
-    worker = _Background(lambda: {n: timed(n) for n in background}) if background else None
+    worker = _Background(lambda: {n: _timed(specs[n], stack, opts) for n in background}) if background else None
     for name in names:
         if name not in background:
-            results[name] = timed(name)
+            results[name] = _timed(specs[name], stack, opts)
     if worker is not None:
         results.update(worker.result())
     for name in names:
         out[name] = results[name][0]
-    seconds = {name: results[name][1] for name in names}
-    out["seconds"] = seconds
+    out["seconds"] = {name: results[name][1] for name in names}
     return out

@@ -10,15 +10,14 @@ training record the target carries:
 * a **run directory** (docs/checkpoint.md): the masks and history of ``checkpoints/latest.pt`` (or the last mask
   snapshot when there is no checkpoint), ``metrics.jsonl`` and the ``masks/update_NNNNN.npz`` snapshots.
 
-Also here: small helpers that turn nested analysis results into flat table rows (for the evolution table and its
-CSV) and replace non-finite floats so results can be written as strict JSON.
+What is then done with a target lives with its job: the measures in :mod:`.measures` and :mod:`.report`, their
+course over a run's snapshots in :mod:`.evolution`, the ELM verdicts in :mod:`.elm`, tables and JSON in
+:mod:`.tables`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,11 @@ from typing import Any
 
 import numpy as np
 
+# Importable from here as before these helpers moved to the modules of their jobs.
+from netsci_dst.analysis.elm import elm_report, format_elm
+from netsci_dst.analysis.evolution import evolution_rows, evolution_table
+from netsci_dst.analysis.measures import compact_measure, format_result
+from netsci_dst.analysis.tables import flatten, format_table, json_safe, table_columns, write_csv
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
 from netsci_dst.train.rundir import read_jsonl
@@ -37,6 +41,12 @@ __all__ = [
     "stack_from_checkpoint",
     "snapshot_update",
     "load_snapshot",
+    "elm_report",
+    "format_elm",
+    "evolution_rows",
+    "evolution_table",
+    "compact_measure",
+    "format_result",
     "json_safe",
     "flatten",
     "table_columns",
@@ -277,310 +287,3 @@ def load_snapshot(path: str | os.PathLike) -> LayerStack:
     from netsci_dst.graph import load_npz
 
     return load_npz(path)
-
-
-# --------------------------------------------------------------------------------------------------- tables
-def json_safe(obj: Any) -> Any:
-    """A copy of ``obj`` that strict JSON can hold: NaN/inf become ``None``, numpy/torch scalars and arrays become
-    Python numbers and lists, tuples become lists, paths become strings."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, np.generic):
-        return json_safe(obj.item())
-    if hasattr(obj, "tolist"):  # numpy arrays, torch tensors
-        return json_safe(obj.tolist())
-    return str(obj)
-
-
-def flatten(record: dict[str, Any], max_list: int = 16) -> dict[str, Any]:
-    """Flatten a nested result into scalar columns with dotted names.
-
-    Nested dicts give ``outer.inner``; lists of at most ``max_list`` items give ``name.0``, ``name.1``, ... (a list
-    of dicts that name their layer with ``layer`` or ``name`` uses that name instead of the index); longer lists
-    (per-node values) are left out. Only numbers, strings, booleans and ``None`` survive.
-    """
-    out: dict[str, Any] = {}
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{key}.{k}" if key else str(k))
-        elif isinstance(value, (list, tuple)):
-            if len(value) > max_list:
-                return
-            for i, v in enumerate(value):
-                tag = str(i)
-                if isinstance(v, dict):
-                    for name_key in ("layer", "name"):
-                        if isinstance(v.get(name_key), str):
-                            tag = v[name_key]
-                            v = {k: x for k, x in v.items() if k != name_key}
-                            break
-                walk(v, f"{key}.{tag}" if key else tag)
-        elif hasattr(value, "as_dict"):
-            walk(value.as_dict(), key)
-        elif isinstance(value, np.generic):
-            walk(value.item(), key)
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            out[key] = value
-
-    walk(record, "")
-    return out
-
-
-def table_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The union of the rows' keys, in first-seen order."""
-    cols: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            cols.setdefault(k, None)
-    return list(cols)
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "-"
-        if abs(v) >= 1e4 and abs(v) < 1e15:
-            return f"{v:.0f}"
-        return f"{v:.4g}"
-    return str(v)  # integers in full: exact counts (CAPs) stay exact and greppable
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    """An aligned text table (numbers right-aligned, NaN and ``None`` as ``-``)."""
-    columns = columns or table_columns(rows)
-    body = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[k]) for row in body)) if body else len(c) for k, c in enumerate(columns)]
-    lines = [
-        "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(columns, widths, strict=True)))
-    ]
-    for row in body:
-        lines.append(
-            "  ".join(v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(row, widths, strict=True)))
-        )
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike, columns: list[str] | None = None) -> Path:
-    """Write rows as CSV (``None``/NaN as empty cells); the header is the union of the rows' keys."""
-    path = Path(path)
-    columns = columns or table_columns(rows)
-    try:
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            for r in rows:
-                writer.writerow(["" if _missing(r.get(c)) else r.get(c) for c in columns])
-    except OSError as e:
-        raise DstnetError(f"{path}: cannot write ({e.strerror or e})") from None
-    return path
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and not math.isfinite(v))
-
-
-def format_result(name: str, value: Any) -> str:
-    """Human-readable text of one measure's result for the terminal.
-
-    The per-layer summary uses :func:`netsci_dst.analysis.degree.format_summary`; a list of per-layer dicts becomes
-    a table (one row per layer, nested values flattened, per-node lists left out); anything else becomes
-    ``key: value`` lines of its flattened scalars.
-    """
-    from netsci_dst.analysis.degree import LayerSummary, format_summary
-
-    if isinstance(value, list) and value and all(isinstance(v, LayerSummary) for v in value):
-        return format_summary(value)
-    if name == "summary" and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        try:
-            return format_summary([LayerSummary(**v) for v in value])
-        except TypeError:
-            pass
-    if name == "anp" and isinstance(value, dict) and "per_layer" in value:
-        from netsci_dst.plot.hyperbolic import layer_labels
-
-        labels = layer_labels(len(value["per_layer"]))
-        rows = [
-            {"neuron layer": lab, "active": a, "neurons": n, "ANP": rate}
-            for lab, a, n, rate in zip(labels, value["active"], value["sizes"], value["per_layer"], strict=True)
-        ]
-        rows.append(
-            {
-                "neuron layer": "all",
-                "active": sum(value["active"]),
-                "neurons": sum(value["sizes"]),
-                "ANP": value["overall"],
-            }
-        )
-        return format_table(rows)
-    if name == "powerlaw" and isinstance(value, list):
-        rows = []
-        for r in value:
-            for side in ("inputs", "outputs"):
-                fit = r.get(side) or {}
-                exp, logn = fit.get("vs_exponential") or {}, fit.get("vs_lognormal") or {}
-                rows.append(
-                    {
-                        "layer": r.get("layer"),
-                        "neurons": side,
-                        "gamma": fit.get("gamma"),
-                        "xmin": fit.get("xmin"),
-                        "KS": fit.get("ks"),
-                        "n_tail": fit.get("n_tail"),
-                        "capped": fit.get("capped"),
-                        "R_exp": exp.get("R"),
-                        "p_exp": exp.get("p"),
-                        "R_lognormal": logn.get("R"),
-                        "p_lognormal": logn.get("p"),
-                        "note": fit.get("reason") or ("not a power law" if fit.get("capped") else ""),
-                    }
-                )
-        return format_table(rows)
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        rows = [flatten(v, max_list=4) for v in value]
-        return format_table(rows)
-    if isinstance(value, dict):
-        flat = flatten(value, max_list=2)
-        if not flat:
-            return "(no scalar values)"
-        width = max(len(k) for k in flat)
-        return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in flat.items())
-    return _cell(value)
-
-
-# --------------------------------------------------------------------------------------------------- ELM
-def elm_report(history: list[dict[str, Any]], theta: float = 0.9) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ELM rows of an engine history (:func:`netsci_dst.analysis.elm.overlap_rows`) and, per layer, the verdict
-    at the latest update: ``layer``, ``update``, ``overlap``, ``elm`` and ``first_elm`` (the first flagged update,
-    ``None`` if never)."""
-    from netsci_dst.analysis.elm import first_elm, overlap_rows
-
-    rows = overlap_rows(history, theta)
-    first = first_elm(rows)
-    latest: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        latest[r["layer"]] = r
-    verdicts = [
-        {
-            "layer": layer,
-            "update": r["update"],
-            "overlap": r["overlap"],
-            "elm": r["elm"],
-            "first_elm": first.get(layer),
-        }
-        for layer, r in latest.items()
-    ]
-    return rows, verdicts
-
-
-def format_elm(rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> str:
-    """The ELM table (one row per update and layer) and one verdict line per layer."""
-    columns = [
-        c for c in ("update", "step", "layer", "removed", "regrown", "overlap", "elm") if any(c in r for r in rows)
-    ]
-    lines = [format_table(rows, columns), ""]
-    for v in verdicts:
-        ov = "-" if _missing(v["overlap"]) else f"{v['overlap']:.3f}"
-        state = "in an epitopological local minimum" if v["elm"] else "not in an epitopological local minimum"
-        first = f" (first reached at update {v['first_elm']})" if v["first_elm"] is not None else ""
-        lines.append(f"{v['layer']}: overlap {ov} at update {v['update']}: {state}{first}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------------- evolution
-def evolution_rows(target: Target, measures: list[str], seed: int = 0, **options: Any) -> list[dict[str, Any]]:
-    """The chosen measures on every mask snapshot of a run-directory target
-    (:func:`netsci_dst.analysis.evolution.evolution`): one row per snapshot, in update order."""
-    from netsci_dst.analysis.evolution import evolution
-
-    target.require_snapshots("tracking measures over training")
-    return evolution(target.path, measures, seed=seed, **options)
-
-
-def compact_measure(name: str, value: Any) -> dict[str, Any]:
-    """A few scalar columns that summarise one measure's result (for tables over snapshots).
-
-    summary: total ``links`` and ``density.<layer>``; anp: ``anp`` (overall); powerlaw: ``gamma_in.<layer>`` and
-    ``gamma_out.<layer>``; cap: ``cap`` and ``cap_hub_share``; clustering: ``square.<layer>`` and
-    ``l3_closure.<layer>``; community: ``modularity``, ``modularity_random``, ``communities``; paths: ``L``;
-    hyperbolic: ``asi``, ``asi_random`` and ``embedding_gamma``. A skipped measure gives no columns; an unknown one
-    its flattened scalars.
-    """
-    if isinstance(value, dict) and "skipped" in value:
-        return {}
-    out: dict[str, Any] = {}
-    if name == "summary":
-        out["links"] = sum(int(r["links"]) for r in value)
-        out.update({f"density.{r['name']}": r["density"] for r in value})
-    elif name == "anp":
-        out["anp"] = value.get("overall")
-    elif name == "powerlaw":
-        for r in value:
-            out[f"gamma_in.{r['layer']}"] = (r.get("inputs") or {}).get("gamma")
-            out[f"gamma_out.{r['layer']}"] = (r.get("outputs") or {}).get("gamma")
-    elif name == "cap":
-        out["cap"] = value.get("count")
-        out["cap_hub_share"] = value.get("hub_share")
-    elif name == "clustering":
-        for r in value:
-            square = r.get("square")
-            out[f"square.{r['layer']}"] = square.get("mean") if isinstance(square, dict) else square
-            out[f"l3_closure.{r['layer']}"] = r.get("l3_closure")
-    elif name == "community":
-        out["modularity"] = value.get("q")
-        out["modularity_random"] = value.get("baseline_q")
-        out["communities"] = value.get("n_communities")
-    elif name == "paths":
-        out["L"] = value.get("L")
-    elif name == "hyperbolic":
-        out["asi"] = value.get("asi")
-        out["asi_random"] = value.get("baseline_asi")
-        out["embedding_gamma"] = value.get("gamma")
-    else:
-        out = {
-            f"{name}.{k}" if k else name: v
-            for k, v in flatten({"": value} if not isinstance(value, dict) else value).items()
-        }
-    return out
-
-
-def evolution_table(
-    rows: list[dict[str, Any]],
-    history: list[dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
-    """Flat table rows from :func:`evolution_rows`: ``update``, ``step``, the compact measure columns
-    (:func:`compact_measure`), the ELM ``overlap.<layer>`` of that update from the engine history, and
-    ``test_acc``: the accuracy measured with exactly these masks (see :func:`netsci_dst.analysis.evolution.evolution`;
-    none for masks replaced before any evaluation, such as the initial ones)."""
-    from netsci_dst.analysis.report import MEASURES
-
-    overlaps: dict[int, dict[str, Any]] = {}
-    for h in history or []:
-        overlaps.setdefault(int(h["update"]), {})[f"overlap.{h['layer']}"] = h.get("overlap")
-    table = []
-    for r in rows:
-        flat: dict[str, Any] = {"update": r["update"], "step": r.get("step")}
-        for name in MEASURES:
-            if name in r:
-                flat.update(compact_measure(name, r[name]))
-        if history:
-            flat.update(overlaps.get(int(r["update"]), {}))
-        if "metrics" in r:
-            flat["test_acc"] = r["metrics"].get("test_acc") if r["metrics"] else None
-        table.append(flat)
-    return table

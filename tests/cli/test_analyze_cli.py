@@ -201,3 +201,63 @@ def test_run_directory_every_nth_snapshot(tmp_path):
         assert [int(row["update"]) for row in csv.DictReader(f)] == [0, 2, 4, 5]  # every 2nd, and the last
     r = run("analyze", tmp_path / "run", "--every", 0)
     assert r.exit_code == 2 and r.output.strip().splitlines()[-1] == "Error: --every must be a positive integer, got 0"
+
+
+def test_json_dash_writes_only_json_to_stdout(stack_file):
+    path, stack = stack_file
+    r = run("analyze", path, "--cap", "--json", "-")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)  # nothing but the JSON on stdout
+    assert data["measures"]["measures"] == ["cap"] and data["measures"]["links"] == stack.n_links
+    assert "== cap ==" in r.stderr and "wrote" not in r.output
+    assert not (path.parent / "-").exists()
+
+
+def test_csv_dash_writes_the_table_to_stdout(tmp_path):
+    import torch
+
+    from netsci_dst.train.rundir import RunDir
+
+    rundir = RunDir(tmp_path / "run").create()
+    rng = np.random.default_rng(5)
+    for u in range(3):
+        masks = {
+            "fc1": torch.from_numpy(rng.random((16, 12)) < 0.3),
+            "fc2": torch.from_numpy(rng.random((8, 16)) < 0.3),
+        }
+        rundir.save_masks(u, masks, {"step": 10 * u, "epoch": u})
+    r = run("analyze", rundir.root, "--anp", "--csv", "-", "--json", tmp_path / "a.json")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    assert [int(row["update"]) for row in rows] == [0, 1, 2] and "anp" in rows[0]
+    assert f"wrote {tmp_path / 'a.json'}" in r.stderr and json.loads((tmp_path / "a.json").read_text())["evolution"]
+    r = run("analyze", rundir.root, "--json", "-", "--csv", "-")
+    assert (
+        r.exit_code == 2
+        and r.stderr.strip() == "Error: --json - and --csv - both ask for stdout: send one of them to a file"
+    )
+
+
+def test_a_registered_measure_gets_a_flag(stack_file):
+    from netsci_dst.analysis.measures import REGISTRY, register
+
+    path, stack = stack_file
+    assert "--toy_free" not in run("analyze", "--help").output
+
+    @register("toy_free", help="Links of the whole stack (a test measure).")
+    def _toy(stack, options):
+        return {"links": stack.n_links}
+
+    try:
+        help_text = run("analyze", "--help").output
+        assert re.search(r"--toy_free\s+Links of the whole stack \(a test measure\)\.", help_text)
+        options = [line.split()[0] for line in help_text.split("Options:")[1].splitlines() if line.startswith("  -")]
+        assert options[options.index("--hyperbolic") + 1 : options.index("--elm")] == ["--toy_free"]
+        r = run("analyze", path, "--toy_free")
+        assert r.exit_code == 0, r.output
+        assert "== toy_free ==" in r.output and f"links  {stack.n_links}" in r.output
+        assert "== summary ==" not in r.output
+    finally:
+        REGISTRY.pop("toy_free")
+    r = run("analyze", path, "--toy_free")
+    assert r.exit_code == 2 and "No such option '--toy_free'" in r.stderr

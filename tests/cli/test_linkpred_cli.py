@@ -118,3 +118,25 @@ def test_errors_through_dstnet_main_exit_2(stack_file, args):
     result = CliRunner().invoke(main, ["linkpred", str(stack_file), *args], standalone_mode=True)
     assert result.exit_code == 2
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_output_dash_writes_the_scores_to_stdout(stack_file, tmp_path, monkeypatch):
+    import io
+
+    import click
+
+    result = CliRunner().invoke(linkpred, [str(stack_file), "--layer", "fc1", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    with np.load(io.BytesIO(result.stdout_bytes)) as z:  # nothing but the .npz on stdout
+        assert json.loads(str(z["names"])) == ["fc1"]
+        np.testing.assert_allclose(z["scores_0"], score(HAND, "CH3-L3"), rtol=1e-6, atol=1e-6)
+    assert _rows(result.stderr) and "written" not in result.stderr
+    assert not (tmp_path / "-").exists()
+
+    class Terminal(io.BytesIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(click, "open_file", lambda name, mode: Terminal())
+    result = CliRunner().invoke(linkpred, [str(stack_file), "-o", "-"])
+    assert isinstance(result.exception, DstnetError) and "redirect stdout" in str(result.exception)
