@@ -29,7 +29,7 @@ import torch
 
 from netsci_dst.data.bundled import load_bundled
 from netsci_dst.data.idx import write_idx
-from netsci_dst.train.trainer import MLPTrainer, TrainConfig
+from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 
 METHODS = ["fc", "set", "rigl", "mest", "cht", "chts", "chtss"]
 

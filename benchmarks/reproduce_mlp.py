@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
-from netsci_dst.train.trainer import MLPTrainer, TrainConfig
+from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 
 DEFAULT_METHODS = "fc,set,rigl,mest,cht,chts,chts-paper,chtss"
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
+from netsci_dst.train.transformer import TransformerConfig, TransformerTrainer
 
 # [CHTss] Table 2, Multi30k en-de at 90% sparsity, beam 2 (ALGORITHMS.md §6).
 PAPER_BLEU_90 = {"fc": 31.38, "chtss": 32.86, "chts": 29.81, "rigl": 30.26, "set": 29.73, "cht": 28.38}

@@ -167,7 +167,7 @@ def train_mlp(
       dstnet train mlp --method chts --set linkpred=CH2-L3n --out runs/chts-n
       dstnet train mlp --resume runs/chts-n                # continue a stopped run
     """
-    from netsci_dst.train.trainer import MLPTrainer, TrainConfig
+    from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 
     if resume is not None:
         changes = _check_resume(ctx, resume)
@@ -213,7 +213,7 @@ def train_mlp(
         trainer = MLPTrainer(cfg, out)
         click.echo(
             f"training {cfg.method} at sparsity {cfg.sparsity:g} on {cfg.dataset} "
-            f"({len(trainer.data.x_train):,} train / {len(trainer.data.x_test):,} test images) "
+            f"({len(trainer.task.data.x_train):,} train / {len(trainer.task.data.x_test):,} test images) "
             f"on {trainer.device} ({trainer.engine.backend} backend); run directory {out}"
         )
     summary = trainer.train()
@@ -358,7 +358,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
       dstnet train transformer --method chtss --preset paper --device cuda
       dstnet train transformer --resume runs/tf-set
     """
-    from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
+    from netsci_dst.train.transformer import TransformerConfig, TransformerTrainer
 
     if resume is not None:
         changes = _check_resume(ctx, resume)
@@ -376,7 +376,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
             f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset}{size_note} "
             f"({cfg.n_layers}+{cfg.n_layers} "
             f"layers, d_model {cfg.d_model}, {n_params / 1e6:.1f}M parameters), {cfg.src}->{cfg.tgt}, "
-            f"{len(trainer.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device} "
+            f"{len(trainer.task.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device} "
             f"({trainer.engine.backend} backend); run directory {out}"
         )
     summary = trainer.train()

@@ -22,7 +22,7 @@ def translate(checkpoint, sentences, beam, device):
       dstnet translate runs/tf-chtss "a man is riding a bike."
       dstnet translate runs/tf-chtss/checkpoints/best.pt --beam 1 < sentences.txt
     """
-    from netsci_dst.train.transformer_trainer import load_translation_checkpoint
+    from netsci_dst.train.transformer import load_translation_checkpoint
     from netsci_dst.train.translation_eval import translate as run_translate
 
     texts = list(sentences) or [line.rstrip("\n") for line in sys.stdin]
@@ -58,7 +58,7 @@ def evaluate(checkpoint, split, beam, data_dir, limit, device, output):
     from pathlib import Path
 
     from netsci_dst.data.translation import load_multi30k
-    from netsci_dst.train.transformer_trainer import load_translation_checkpoint
+    from netsci_dst.train.transformer import load_translation_checkpoint
     from netsci_dst.train.translation_eval import bleu
     from netsci_dst.train.translation_eval import translate as run_translate
 

@@ -1038,6 +1038,43 @@ class DSTEngine:
         masks = self.masks
         return sum(_count(m) for m in masks.values()) / sum(m.numel() for m in masks.values())
 
+    def is_chain(self) -> bool:
+        """Whether the sparse layers form one plain chain (each feeds the next, nothing coupled): an MLP."""
+        s = self.structure
+        return bool(self.layers) and not s.coupled and s.chains == tuple(zip(s.layers[:-1], s.layers[1:], strict=True))
+
+    def anp(self) -> float:
+        """ANP, the active-neuron post-percolation rate [CHT], pooled over the network (1.0 for dense training).
+
+        On a plain chain it is the papers' rate, the active share of every neuron layer of the chain, inputs
+        included (:func:`netsci_dst.analysis.anp.anp`); on any other structure (a Transformer's or a language
+        model's projections) the active share of the internal units of its coupled groups and producers
+        (:func:`netsci_dst.analysis.anp.anp_structure`).
+        """
+        from netsci_dst.analysis.anp import anp, anp_structure
+
+        if not self.layers:
+            return 1.0
+        masks = {name: mask.cpu().numpy() for name, mask in self.masks.items()}
+        if self.is_chain():
+            return anp([masks[name] for name in self.structure.layers])["overall"]
+        return anp_structure(masks, self.structure)["overall"]
+
+    def topology_metrics(self) -> dict[str, Any]:
+        """What a trainer logs about the topology: ``density`` (:meth:`overall_density`), ``anp`` (:meth:`anp`),
+        ``overlap`` (the share of the last update's regrown links that it had removed; ``None`` before the first
+        update or when nothing regrew), ``updates`` and ``frozen``."""
+        overlap = self.last_update_summary().get("overlap")
+        if overlap is not None and not math.isfinite(overlap):
+            overlap = None
+        return {
+            "density": self.overall_density(),
+            "anp": self.anp(),
+            "overlap": overlap,
+            "updates": self.n_updates,
+            "frozen": bool(self.frozen),
+        }
+
     def __repr__(self) -> str:
         return (
             f"DSTEngine(method={self.config.name!r}, layers={len(self.layers)}, density={self.density:g}, "

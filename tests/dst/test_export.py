@@ -10,7 +10,7 @@ from netsci_dst.dst.engine import DSTEngine
 from netsci_dst.dst.export import export_state_dict, load_export, save_export
 from netsci_dst.errors import DstnetError
 from netsci_dst.models.mlp import MLP
-from netsci_dst.train.trainer import MLPTrainer, TrainConfig
+from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 
 SIZES = (12, 24, 20, 4)
 

@@ -17,7 +17,7 @@ from netsci_dst.cli import main
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import load_npz
 from netsci_dst.train.checkpoint import load_checkpoint
-from netsci_dst.train.trainer import MLPTrainer, TrainConfig, learning_rate
+from netsci_dst.train.mlp import MLPTrainer, TrainConfig, learning_rate
 
 SMALL = [
     "--sizes",
@@ -251,7 +251,7 @@ def test_snapshots_follow_updates(tmp_path):
 @pytest.mark.parametrize("epochs", [1, 5, 30, 100])
 def test_learning_rate_is_torchs_linearlr_stepped_per_epoch(epochs):
     # run.py: LinearLR(optimizer, start_factor=1, end_factor=0.01, total_iters=int(epochs * 0.9)), stepped per epoch
-    from netsci_dst.train.trainer import learning_rate
+    from netsci_dst.train.mlp import learning_rate
 
     cfg = TrainConfig(epochs=epochs, lr=0.025, lr_end=2.5e-4)
     per_epoch = 7
@@ -266,7 +266,7 @@ def test_learning_rate_is_torchs_linearlr_stepped_per_epoch(epochs):
 
 
 def test_legacy_runs_keep_the_per_step_schedule():
-    from netsci_dst.train.trainer import learning_rate
+    from netsci_dst.train.mlp import learning_rate
 
     cfg = TrainConfig.from_dict({k: v for k, v in TrainConfig(epochs=3).to_dict().items() if k != "lr_decay_fraction"})
     assert cfg.lr_decay_fraction is None
@@ -282,7 +282,7 @@ def test_best_accuracy_counts_after_the_recipes_fraction(tmp_path, method, eligi
     trainer = MLPTrainer(cfg, tmp_path / "run")
     accs = [0.5, 0.9, 0.8, 0.7, 0.6, 0.65, 0.7, 0.75]
     trainer.records = [{"test_acc": a, "anp": 1.0} for a in accs]
-    assert [e for e in range(8) if trainer._counts_for_best(e)] == eligible
+    assert [e for e in range(8) if trainer.task.epoch_counts_for_best(e)] == eligible
     summary = trainer.summary()
     best = max(accs[e] for e in eligible)
     assert summary["best_acc"] == best and summary["best_epoch"] == accs.index(best) + 1
@@ -293,10 +293,12 @@ def test_short_runs_count_their_last_epoch(tmp_path):
     cfg = TrainConfig(method="chts", epochs=4, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
     trainer = MLPTrainer(cfg, tmp_path / "run")
     # the authors' rule (epoch > 3) leaves no epoch of 4; dstnet counts the last one
-    assert [e for e in range(4) if trainer._counts_for_best(e)] == [3]
+    assert [e for e in range(4) if trainer.task.epoch_counts_for_best(e)] == [3]
     cfg = TrainConfig(method="chts", epochs=100, sizes=(784, 32, 32, 10), train_limit=64, test_limit=32, progress=False)
     trainer = MLPTrainer(cfg, tmp_path / "run100")
-    assert [e for e in range(100) if trainer._counts_for_best(e)] == list(range(76, 100))  # exactly run.py's rule
+    assert [e for e in range(100) if trainer.task.epoch_counts_for_best(e)] == list(
+        range(76, 100)
+    )  # exactly run.py's rule
 
 
 @pytest.mark.parametrize(
@@ -395,7 +397,7 @@ def test_a_new_run_refuses_another_runs_leftovers(tmp_path):
 
 
 def test_latest_checkpoint_is_written_last_so_a_kill_never_leaves_best_behind(tmp_path, monkeypatch):
-    import netsci_dst.train.trainer as trainer_module
+    import netsci_dst.train.loop as trainer_module
 
     written = []
     real = trainer_module.save_checkpoint
@@ -424,7 +426,7 @@ def test_ctrl_c_is_one_line_and_exit_130_and_an_empty_resume_is_refused(monkeypa
         ("snapshots", -1, "snapshots = -1"),
         ("step", 10**9, "step = 1000000000"),
         ("metrics", "junk", "metrics is not a list of records"),
-        ("best_acc", 7.0, "best_acc = 7.0 is not an accuracy"),
+        ("best_acc", 7.0, "best_acc = 7.0 is not in [0.0, 1.0]"),
     ],
 )
 def test_a_tampered_checkpoint_is_refused_before_it_steers_the_run(tmp_path, key, value, message):
@@ -449,7 +451,7 @@ def test_a_relative_data_folder_is_stored_resolved(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("device,message", [("meta", "trains on cpu, cuda, mps or xpu"), ("bogus", "unknown device")])
 def test_devices_that_cannot_train_are_one_line_errors(device, message):
-    from netsci_dst.train.trainer import pick_device
+    from netsci_dst.train.settings import pick_device
 
     with pytest.raises(DstnetError, match=message):
         pick_device(device)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from netsci_dst.cli import main
 
 from netsci_dst.train.checkpoint import load_checkpoint
-from netsci_dst.train.transformer_trainer import TransformerConfig, TransformerTrainer
+from netsci_dst.train.transformer import TransformerConfig, TransformerTrainer
 
 TINY = dict(preset="tiny", val_limit=16, test_limit=16, device="cpu", progress=False)
 
@@ -48,8 +48,8 @@ def test_a_tiny_model_overfits_32_pairs_to_bleu_above_90(tmp_path):
     )  # fmt: skip
     trainer = TransformerTrainer(cfg, tmp_path / "overfit")
     trainer.train()
-    assert trainer.bleu_on(trainer.train_pairs, beam=1) > 90.0
-    assert trainer.bleu_on(trainer.train_pairs, beam=2) > 90.0
+    assert trainer.task.bleu_on(trainer.task.train_pairs, beam=1) > 90.0
+    assert trainer.task.bleu_on(trainer.task.train_pairs, beam=2) > 90.0
 
 
 @pytest.mark.parametrize("backend", ["dense", "sparse"])

@@ -1,4 +1,5 @@
-"""The Transformer trainer: sparse encoder-decoder translation on Multi30k, as in the Cannistraci-Hebb papers.
+"""The Transformer task: sparse encoder-decoder translation on Multi30k, as in the Cannistraci-Hebb papers, trained by
+the one :class:`~netsci_dst.train.loop.Trainer`.
 
 Recipe of [CHTs]/[CHTss] (Zhang et al. 2024-2025; the authors' OpenNMT-py runs): Adam (beta2 0.998, eps 1e-9) with
 the "inoam" schedule (:mod:`netsci_dst.train.lr`), label smoothing 0.1, token-based batches, a topology update
@@ -10,17 +11,15 @@ Presets: ``cpu`` (the default, sized to train in minutes on a laptop CPU: it is 
 ``paper`` (6+6 layers, 8 heads, d_model 512, FFN 1024, 5,000 steps: the CHTss Table 2 setting, for a GPU) and
 ``tiny`` (tests).
 
-Determinism: the batches of epoch ``e`` come from a generator seeded with ``(seed, e)``, the learning rate is a
-pure function of the step and the latest update, dropout draws from the torch RNG whose state travels in the
-checkpoint, and the engine keeps its own generator: a run resumed from ``latest.pt`` (written at every evaluation)
-reaches bit-identical weights and masks to one that never stopped (on CPU).
+The batches of epoch ``e`` come from a generator seeded with ``(seed, e)`` and the learning rate is a pure function
+of the step and the latest update, so runs resume bit-identically (:mod:`netsci_dst.train.loop`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,12 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import (
-    checked_int,
-    checked_records,
-    checked_rng,
-    load_checkpoint,
-    load_checkpoint_of_kind,
-    save_checkpoint,
-)
+from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind
+from netsci_dst.train.loop import Task, Trainer, register_task
 from netsci_dst.train.rundir import RunDir
-from netsci_dst.train.trainer import check_backend, check_limits, check_seed, pick_device, resolved
+from netsci_dst.train.settings import check_backend, check_limits, check_seed, pick_device, resolved
 
-__all__ = ["PRESETS", "TransformerConfig", "TransformerTrainer", "load_translation_checkpoint"]
+__all__ = ["PRESETS", "TransformerConfig", "TransformerTask", "TransformerTrainer", "load_translation_checkpoint"]
 
 #: Model and schedule sizes per preset; any field can still be overridden.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -198,16 +191,24 @@ def _with_masks(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, t
     return state
 
 
-class TransformerTrainer:
-    """Train the encoder-decoder Transformer with a DST method; everything lands in a run directory."""
+@register_task
+class TransformerTask(Task):
+    """The encoder-decoder Transformer of ``cfg`` (a preset and overrides) on Multi30k ``src -> tgt``, Adam with the
+    inoam schedule and the method's DST engine; shuffled token batches, a validation (loss, greedy BLEU) every
+    ``eval_every`` steps, the test BLEU (beam ``cfg.beam``) of the best-validation checkpoint at the end."""
 
-    def __init__(self, cfg: TransformerConfig, run_dir: str | Path, tokenizer: Any = None, method: Any = None) -> None:
+    kind = "transformer"
+    best_metric = "val_bleu"
+    best_key = "best_bleu"
+    best_range = (0.0, 100.0)
+    nan_hint = "lower --lr-factor?"
+
+    def __init__(self, cfg: TransformerConfig, tokenizer: Any = None, method: Any = None) -> None:
         from netsci_dst.data.translation import cached_tokenizer, encode_pairs, load_multi30k
         from netsci_dst.dst.engine import DSTEngine
         from netsci_dst.dst.methods import get_method
 
         self.cfg = cfg
-        self.run = RunDir(run_dir)
         self.device = pick_device(cfg.device)
         lang = {"src": cfg.src, "tgt": cfg.tgt}
         self.train_pairs = load_multi30k(cfg.data_dir, "train", limit=cfg.train_limit, **lang)
@@ -226,6 +227,7 @@ class TransformerTrainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.0, betas=(0.9, cfg.beta2), eps=1e-9)
+        self.total_steps = cfg.steps
         self.engine = DSTEngine(
             self.model,
             self.optimizer,
@@ -237,70 +239,27 @@ class TransformerTrainer:
             seed=cfg.seed,
             backend=AUTO_BACKEND if cfg.backend == "auto" else cfg.backend,
         )
-        self.step = 0
-        self.epoch = 0
-        self.batch_pos = 0
-        self.best_bleu = -1.0
-        self.snapshots = 0
-        self.records: list[dict[str, Any]] = []
         self._batches: list[np.ndarray] = []
         self._batches_epoch = -1
 
-    # ------------------------------------------------------------------------------------------- state
-    def config_dict(self) -> dict[str, Any]:
-        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
-
-    def state(self) -> dict[str, Any]:
-        """The checkpoint payload (plain data; see docs/checkpoint.md)."""
-        return {
-            "kind": "transformer",
-            "epoch": self.epoch,
-            "step": self.step,
-            "batch_pos": self.batch_pos,
-            "model": self.model.state_dict(),
-            "optimizer": self.engine.optimizer_state_dict(),
-            "engine": self.engine.state_dict(),
-            "config": self.config_dict(),
-            "tokenizer": self.tokenizer.to_str(),
-            "best_bleu": self.best_bleu,
-            "snapshots": self.snapshots,
-            "metrics": list(self.records),
-            "rng": {"torch": torch.get_rng_state()},
-        }
-
-    def load_state(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.engine.load_optimizer_state_dict(ckpt["optimizer"])
-        self.engine.load_state_dict(ckpt["engine"])
-        self.step = checked_int(ckpt, "step", 0, self.cfg.steps)
-        self.epoch = checked_int(ckpt, "epoch", 0, max(self.step, 1))
-        self.batch_pos = checked_int(ckpt, "batch_pos", 0, max(self.step, 1))
-        self.snapshots = checked_int(ckpt, "snapshots", 0, self.cfg.steps + 1)
-        self.records = checked_records(ckpt)
-        self.best_bleu = float(ckpt["best_bleu"])
-        torch.set_rng_state(checked_rng(ckpt))
-
     @classmethod
-    def resume(cls, run_dir: str | Path, **changes: Any) -> TransformerTrainer:
-        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (``changes`` may only alter ``progress`` and
-        ``backend``: checkpoints resume on either backend)."""
+    def from_checkpoint(cls, ckpt: dict[str, Any], **changes: Any) -> TransformerTask:
         from netsci_dst.data.translation import SubwordTokenizer
         from netsci_dst.dst.methods import MethodConfig
 
-        run = RunDir(run_dir)
-        ckpt = load_checkpoint_of_kind(run.latest, "transformer", "a Transformer run")
         train = dict(ckpt["config"]["train"])
         train.update(changes)
         method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
-        trainer = cls(
-            TransformerConfig.from_dict(train), run_dir, SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method
-        )
-        trainer.load_state(ckpt)
-        run.rewind(trainer.records, trainer.snapshots)
-        return trainer
+        return cls(TransformerConfig.from_dict(train), SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method)
 
-    # ------------------------------------------------------------------------------------------- batches
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+    def config_dict(self) -> dict[str, Any]:
+        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer.to_str()}
+
+    # ------------------------------------------------------------------------------------------- training
+    def epoch_batches(self, epoch: int) -> Sequence[np.ndarray]:
         """The shuffled token batches of ``epoch`` (a pure function of the seed and the epoch)."""
         from netsci_dst.data.translation import token_batches
 
@@ -315,29 +274,26 @@ class TransformerTrainer:
             self._batches_epoch = epoch
         return self._batches
 
-    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss(self, batch: np.ndarray) -> tuple[torch.Tensor, int, dict[str, float]]:
         from netsci_dst.data.translation import collate
 
-        if self.batch_pos >= len(self.epoch_batches(self.epoch)):
-            self.epoch += 1
-            self.batch_pos = 0
-        index = self.epoch_batches(self.epoch)[self.batch_pos]
-        self.batch_pos += 1
         tok = self.tokenizer
-        src, tgt_in, tgt_out = collate(self.train_src, self.train_tgt, index, tok.pad_id, tok.bos_id)
-        return src.to(self.device), tgt_in.to(self.device), tgt_out.to(self.device)
+        src, tgt_in, tgt_out = (
+            t.to(self.device) for t in collate(self.train_src, self.train_tgt, batch, tok.pad_id, tok.bos_id)
+        )
+        n_tokens = int((tgt_out != tok.pad_id).sum())
+        return self.token_loss(self.model(src, tgt_in), tgt_out), n_tokens, {}
 
-    # ------------------------------------------------------------------------------------------- loop
     def learning_rate(self, step: int) -> float:
-        """The inoam rate of 1-based ``step``, re-warmed after the latest topology update."""
+        """The inoam rate of step ``step + 1`` (1-based), re-warmed after the latest topology update."""
         from netsci_dst.train.lr import inoam
 
         history = self.engine.history
         last = int(history[-1]["step"]) if history else None
         cfg = self.cfg
-        return inoam(step, cfg.d_model, cfg.warmup, cfg.lr_factor, last_update_step=last, rewarmup=cfg.rewarmup)
+        return inoam(step + 1, cfg.d_model, cfg.warmup, cfg.lr_factor, last_update_step=last, rewarmup=cfg.rewarmup)
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def token_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Label-smoothed cross-entropy per target token (padding ignored)."""
         return nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
@@ -346,72 +302,12 @@ class TransformerTrainer:
             label_smoothing=self.cfg.label_smoothing,
         )
 
-    def _snapshot(self) -> None:
-        if self.cfg.snapshot_masks and self.engine.masks:
-            self.run.save_masks(self.snapshots, self.engine.masks, {"step": self.step, "epoch": self.epoch})
-        self.snapshots += 1
+    # ------------------------------------------------------------------------------------------- evaluation
+    def evaluate_now(self, step: int, epoch_ended: bool) -> bool:
+        return step % self.cfg.eval_every == 0
 
-    def train(self, stop_after_step: int | None = None) -> dict[str, Any]:
-        """Train to ``cfg.steps`` (or ``stop_after_step``); returns the summary (with the test BLEU when done). The
-        run directory is locked for the duration (a second process on it is refused)."""
-        self.run.create()
-        self.run.lock()
-        try:
-            return self._train(stop_after_step)
-        finally:
-            self.run.unlock()
-
-    def _train(self, stop_after_step: int | None) -> dict[str, Any]:
-        from tqdm.auto import tqdm
-
-        cfg = self.cfg
-        if self.step == 0:
-            if self.snapshots == 0:
-                self.run.check_fresh()
-            self.run.write_json("config.json", self.config_dict())
-            if self.snapshots == 0:
-                self._snapshot()
-        last = cfg.steps if stop_after_step is None else min(cfg.steps, stop_after_step)
-        t_start = time.perf_counter()
-        bar = tqdm(total=last, initial=self.step, desc="training", disable=not cfg.progress, unit="step")
-        loss_sum, tokens, t0 = 0.0, 0, time.perf_counter()
-        self.model.train()
-        while self.step < last:
-            src, tgt_in, tgt_out = self._next_batch()
-            lr = self.learning_rate(self.step + 1)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss = self.loss(self.model(src, tgt_in), tgt_out)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise DstnetError(
-                    f"the loss became {loss.item()} at step {self.step + 1}: training stopped; the last good "
-                    f"checkpoint is {self.run.latest if self.run.latest.exists() else 'none'} (lower --lr-factor?)"
-                )
-            n_updates = self.engine.n_updates
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()  # the engine's hooks mask, count and update the topology
-            self.step += 1
-            n_tok = int((tgt_out != self.tokenizer.pad_id).sum())
-            loss_sum += loss.item() * n_tok
-            tokens += n_tok
-            if self.engine.n_updates != n_updates:
-                self._snapshot()
-            bar.update(1)
-            if self.step % 10 == 0:
-                bar.set_postfix(loss=f"{loss_sum / max(tokens, 1):.3f}", lr=f"{lr:.2e}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                record = self._evaluate(loss_sum / max(tokens, 1), time.perf_counter() - t0)
-                loss_sum, tokens, t0 = 0.0, 0, time.perf_counter()
-                if cfg.progress:
-                    bar.write(_format_record(record))
-        bar.close()
-        summary = self.summary(time.perf_counter() - t_start)
-        if self.step >= cfg.steps:
-            summary.update(self.test())
-            self.run.write_json("summary.json", summary)
-        return summary
+    def evaluate(self) -> dict[str, float]:
+        return {"val_loss": self.validation_loss(), "val_bleu": self.bleu_on(self.val_pairs, beam=1)}
 
     @torch.no_grad()
     def validation_loss(self) -> float:
@@ -429,12 +325,13 @@ class TransformerTrainer:
             src, tgt_in, tgt_out = (t.to(self.device) for t in collate(self.val_src, self.val_tgt, index, tok.pad_id,
                                                                         tok.bos_id))  # fmt: skip
             n = int((tgt_out != tok.pad_id).sum())
-            total += self.loss(self.model(src, tgt_in), tgt_out).item() * n
+            total += self.token_loss(self.model(src, tgt_in), tgt_out).item() * n
             tokens += n
         self.model.train(was_training)
         return total / max(tokens, 1)
 
     def bleu_on(self, pairs: list[tuple[str, str]], beam: int, model: nn.Module | None = None) -> float:
+        """Corpus BLEU of ``model`` (default: the trained one) translating ``pairs`` with beam width ``beam``."""
         from netsci_dst.train.translation_eval import bleu, translate
 
         hyps = translate(
@@ -443,79 +340,45 @@ class TransformerTrainer:
         )  # fmt: skip
         return bleu(hyps, [self.tokenizer.normalize(t) for _, t in pairs])
 
-    def _evaluate(self, train_loss: float, seconds: float) -> dict[str, Any]:
-        from netsci_dst.analysis.anp import anp_structure
-
-        val_loss = self.validation_loss()
-        val_bleu = self.bleu_on(self.val_pairs, beam=1)
-        masks = self.engine.masks
-        if masks:
-            nnz = sum(int(m.sum()) for m in masks.values())
-            size = sum(m.numel() for m in masks.values())
-            anp = anp_structure({n: m.cpu().numpy() for n, m in masks.items()}, self.engine.structure)["overall"]
-        else:
-            nnz = size = 1
-            anp = 1.0
-        overlap = self.engine.last_update_summary().get("overlap")
-        if overlap is not None and not math.isfinite(overlap):
-            overlap = None
-        record = {
-            "step": self.step,
-            "epoch": self.epoch + 1,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_bleu": val_bleu,
-            "density": nnz / size,
-            "anp": anp,
-            "overlap": overlap,
-            "updates": self.engine.n_updates,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "seconds": seconds,
-        }
-        self.records.append(record)
-        is_best = val_bleu > self.best_bleu
-        self.best_bleu = max(self.best_bleu, val_bleu)
-        state = self.state()
-        if is_best:  # best.pt before latest.pt, the commit: a kill in between redoes this evaluation on resume
-            save_checkpoint(state, self.run.best)
-        save_checkpoint(state, self.run.latest)  # a kill after it loses nothing (resume rewinds the metrics)
-        self.run.append_metrics(record)
-        return record
-
-    def test(self) -> dict[str, Any]:
+    def finish(self, run: RunDir) -> dict[str, Any]:
         """Test BLEU (beam ``cfg.beam``) of the best-validation checkpoint."""
         from netsci_dst.data.translation import load_multi30k
 
         pairs = load_multi30k(self.cfg.data_dir, "test", self.cfg.src, self.cfg.tgt, limit=self.cfg.test_limit)
         model = self.model
-        if self.run.best.exists():  # a separate model: the trained one (and its optimizer state) stays as it is
+        if run.best.exists():  # a separate model: the trained one (and its optimizer state) stays as it is
             model = build_model(self.model_config).to(self.device)
-            model.load_state_dict(_with_masks(model, load_checkpoint(self.run.best)["model"]))
+            model.load_state_dict(_with_masks(model, load_checkpoint(run.best)["model"]))
         t0 = time.perf_counter()
         score = self.bleu_on(pairs, beam=self.cfg.beam, model=model)
         return {"test_bleu": score, "beam": self.cfg.beam, "test_seconds": time.perf_counter() - t0}
 
-    def summary(self, seconds: float = 0.0) -> dict[str, Any]:
-        masks = self.engine.masks
-        nnz = sum(int(m.sum()) for m in masks.values()) if masks else 1
-        size = sum(m.numel() for m in masks.values()) if masks else 1
+    def summary(self, records: list[dict[str, Any]], best: float) -> dict[str, Any]:
         return {
             "method": self.cfg.method,
             "sparsity": self.cfg.sparsity,
             "preset": self.cfg.preset,
-            "steps": self.step,
-            "density": nnz / size,
-            "best_val_bleu": self.best_bleu if self.records else None,
-            "final_val_bleu": self.records[-1]["val_bleu"] if self.records else None,
-            "anp": self.records[-1]["anp"] if self.records else None,
-            "seconds": seconds,
-            "run_dir": str(self.run.root),
+            "steps": records[-1]["step"] if records else 0,
+            "density": self.engine.overall_density(),
+            "best_val_bleu": best if records else None,
+            "final_val_bleu": records[-1]["val_bleu"] if records else None,
+            "anp": records[-1]["anp"] if records else None,
         }
 
+    def format_record(self, r: dict[str, Any]) -> str:
+        overlap = "-" if r["overlap"] is None else f"{r['overlap']:.3f}"
+        return (
+            f"step {r['step']:>6}  loss {r['train_loss']:.3f}  val loss {r['val_loss']:.3f}  "
+            f"val BLEU {r['val_bleu']:.2f}  density {r['density']:.4f}  ANP {r['anp']:.3f}  overlap {overlap}  "
+            f"{r['seconds']:.1f}s"
+        )
 
-def _format_record(r: dict[str, Any]) -> str:
-    overlap = "-" if r["overlap"] is None else f"{r['overlap']:.3f}"
-    return (
-        f"step {r['step']:>6}  loss {r['train_loss']:.3f}  val loss {r['val_loss']:.3f}  val BLEU {r['val_bleu']:.2f}"
-        f"  density {r['density']:.4f}  ANP {r['anp']:.3f}  overlap {overlap}  {r['seconds']:.1f}s"
-    )
+
+class TransformerTrainer(Trainer):
+    """``TransformerTrainer(cfg, run_dir)``: the one :class:`~netsci_dst.train.loop.Trainer` on a
+    :class:`TransformerTask`; its :meth:`resume` accepts Transformer runs only."""
+
+    task_class = TransformerTask
+
+    def __init__(self, cfg: TransformerConfig, run_dir: str | Path, tokenizer: Any = None, method: Any = None) -> None:
+        super().__init__(TransformerTask(cfg, tokenizer, method), run_dir)

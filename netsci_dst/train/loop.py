@@ -1,0 +1,395 @@
+"""The one trainer: a run directory, checkpoints, exact resume, mask snapshots, metrics, the NaN stop, the best
+checkpoint and progress, for any model that a :class:`Task` describes.
+
+A task says what is particular to a model and its data: how to build the model, its optimizer and its DST engine;
+the batches of each epoch; the loss of a batch; the learning rate of a step; when and how to evaluate; which
+evaluation metric picks the best checkpoint; what goes into the summary. The trainer owns everything else, so the
+MLP (:mod:`netsci_dst.train.mlp`), the Transformer (:mod:`netsci_dst.train.transformer`) and any new model share
+one loop, one checkpoint format and one resume. Density, ANP and overlap come from the engine
+(:meth:`~netsci_dst.dst.engine.DSTEngine.topology_metrics`).
+
+The loop, for ``step`` from the checkpoint's to the task's ``total_steps``: take batch ``batch_pos`` of the current
+epoch's batches (``task.epoch_batches(epoch)``, a pure function of the seed and the epoch), set the learning rate
+``task.learning_rate(step)``, compute the loss (a non-finite loss stops the run), step the optimizer (whose hooks
+let the engine mask, count and update the topology), save a mask snapshot after each topology update, and, when
+``task.evaluate_now`` says so (and at the last step), evaluate, log a record, and write the checkpoints.
+
+Determinism: batches, learning rates and the engine's generator are functions of the seed and the position, the
+global torch RNG state (dropout) travels in the checkpoint, so a run resumed from ``latest.pt`` reaches
+bit-identical weights and masks to one that never stopped (on CPU).
+
+Commit order: ``best.pt`` and ``epoch_N.pt`` first, ``latest.pt`` last (the commit), then the metrics line. A
+kill before ``latest.pt`` resumes from the previous evaluation and recomputes this one bit-identically; resume
+rewinds ``metrics.jsonl`` and the mask snapshots to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from netsci_dst.errors import DstnetError
+from netsci_dst.train.checkpoint import checked_int, checked_records, checked_rng, load_checkpoint, save_checkpoint
+from netsci_dst.train.rundir import RunDir
+
+__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume"]
+
+
+class Task(ABC):
+    """What the :class:`Trainer` needs to know about one kind of model and data.
+
+    A subclass sets the class attributes, builds ``cfg``, ``method``, ``model``, ``optimizer``, ``engine``,
+    ``device`` and ``total_steps`` in its constructor, and implements the abstract methods. Register it with
+    :func:`register_task` so that :func:`resume` finds it from a checkpoint's ``kind``.
+    """
+
+    #: the checkpoint's ``kind``
+    kind: ClassVar[str]
+    #: the evaluation metric (a key of :meth:`evaluate`'s result) whose maximum picks ``best.pt``
+    best_metric: ClassVar[str]
+    #: the checkpoint field that stores that maximum, and the range its values may take
+    best_key: ClassVar[str]
+    best_range: ClassVar[tuple[float, float]]
+    #: what a loop-ending non-finite loss suggests to change
+    nan_hint: ClassVar[str] = "lower the learning rate?"
+
+    cfg: Any
+    method: Any
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    engine: Any
+    device: torch.device
+    total_steps: int
+    #: write ``checkpoints/epoch_NNNN.pt`` at every ``save_every``-th evaluation (0: never)
+    save_every: int = 0
+
+    # ------------------------------------------------------------------------------------------- building
+    @classmethod
+    @abstractmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], **changes: Any) -> Task:
+        """The task of a saved run, built with the configuration and the recipe it started with (``changes`` may
+        alter what does not change the run's arithmetic: ``progress``, ``backend``)."""
+
+    @abstractmethod
+    def config_dict(self) -> dict[str, Any]:
+        """Plain data saved as ``config.json`` and in every checkpoint: enough to rebuild the task."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Further plain data the checkpoint carries (a tokenizer); read back by :meth:`from_checkpoint`."""
+        return {}
+
+    # ------------------------------------------------------------------------------------------- training
+    @abstractmethod
+    def epoch_batches(self, epoch: int) -> Sequence[Any]:
+        """The batches of ``epoch`` (0-based), in order: a pure function of the seed and the epoch."""
+
+    @abstractmethod
+    def loss(self, batch: Any) -> tuple[torch.Tensor, int, dict[str, float]]:
+        """``(mean loss, number of items it averages, summable extras)`` of one training batch (model in train
+        mode). The trainer sums ``loss * n``, ``n`` and the extras until the next evaluation."""
+
+    @abstractmethod
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based, the number of steps already taken)."""
+
+    def train_metrics(self, loss_sum: float, n: int, extras: dict[str, float]) -> dict[str, float]:
+        """The record's training fields from the sums since the last evaluation."""
+        return {"train_loss": loss_sum / max(n, 1)}
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    @abstractmethod
+    def evaluate_now(self, step: int, epoch_ended: bool) -> bool:
+        """Whether to evaluate (and checkpoint) after ``step`` steps; the trainer also does at the last step."""
+
+    @abstractmethod
+    def evaluate(self) -> dict[str, float]:
+        """The evaluation metrics of the current model (restoring train mode after)."""
+
+    def counts_for_best(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` may become the best (the MLP recipes count only late epochs)."""
+        return True
+
+    def check_records(self, records: list[dict[str, Any]], epoch: int, step: int) -> None:
+        """Refuse (with :class:`DstnetError`) metric records that cannot belong to a checkpoint at this position
+        (by default every list of records is accepted)."""
+        return None
+
+    @abstractmethod
+    def summary(self, records: list[dict[str, Any]], best: float) -> dict[str, Any]:
+        """The run's summary from its records (the trainer adds ``seconds`` and ``run_dir``)."""
+
+    def finish(self, run: RunDir) -> dict[str, Any]:
+        """Work after the last step, merged into the final summary (the Transformer's test BLEU on best.pt)."""
+        return {}
+
+    @abstractmethod
+    def format_record(self, record: dict[str, Any]) -> str:
+        """One line of progress for an evaluation record."""
+
+
+#: Task classes by checkpoint ``kind``: how :func:`resume` rebuilds any run.
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make a :class:`Task` resumable by its ``kind``."""
+    if cls.kind in TASKS and TASKS[cls.kind] is not cls:
+        raise ValueError(f"a task of kind {cls.kind!r} is already registered ({TASKS[cls.kind].__name__})")
+    TASKS[cls.kind] = cls
+    return cls
+
+
+def _kind_name(kind: str) -> str:
+    return {"mlp": "an MLP run", "transformer": "a Transformer run"}.get(kind, f"a {kind!r} run")
+
+
+class Trainer:
+    """Train a :class:`Task`'s model with its DST engine; everything lands in a run directory.
+
+    ``Trainer(task, run_dir).train()`` starts a run, :meth:`resume` continues one from its ``latest.pt``. A
+    subclass may fix the task class (``task_class``), so ``MLPTrainer.resume`` refuses a Transformer run.
+    """
+
+    task_class: ClassVar[type[Task] | None] = None
+
+    def __init__(self, task: Task, run_dir: str | Path) -> None:
+        self.task = task
+        self.run = RunDir(run_dir)
+        self.epoch = 0  # epochs completed
+        self.batch_pos = 0  # batches of the current epoch done
+        self.step = 0
+        self.best = -1.0
+        self.snapshots = 0
+        self.records: list[dict[str, Any]] = []
+        self._last_step_epoch = 0  # 1-based epoch of the latest step
+
+    # the task's parts, for users of a trainer
+    @property
+    def cfg(self) -> Any:
+        return self.task.cfg
+
+    @property
+    def method(self) -> Any:
+        return self.task.method
+
+    @property
+    def model(self) -> nn.Module:
+        return self.task.model
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.task.optimizer
+
+    @property
+    def engine(self) -> Any:
+        return self.task.engine
+
+    @property
+    def device(self) -> torch.device:
+        return self.task.device
+
+    # ------------------------------------------------------------------------------------------- state
+    def state(self) -> dict[str, Any]:
+        """The checkpoint payload (plain data; see docs/checkpoint.md)."""
+        return {
+            "kind": self.task.kind,
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_pos": self.batch_pos,
+            "model": self.model.state_dict(),
+            "optimizer": self.engine.optimizer_state_dict(),
+            "engine": self.engine.state_dict(),
+            "config": self.task.config_dict(),
+            **self.task.extra_state(),
+            self.task.best_key: self.best,
+            "snapshots": self.snapshots,
+            "metrics": list(self.records),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        """Restore a checkpoint's state, every field validated first (a tampered checkpoint must not steer a run)."""
+        task = self.task
+        total = task.total_steps
+        step = checked_int(ckpt, "step", 0, total)
+        epoch = checked_int(ckpt, "epoch", 0, max(step, 1))
+        batch_pos = checked_int(ckpt, "batch_pos", 0, max(step, 1)) if "batch_pos" in ckpt else 0
+        snapshots = checked_int(ckpt, "snapshots", 0, total + 1)
+        records = checked_records(ckpt)
+        task.check_records(records, epoch, step)
+        best = ckpt.get(task.best_key)
+        low, high = task.best_range
+        if isinstance(best, bool) or not isinstance(best, (int, float)) or not (best == -1 or low <= best <= high):
+            raise DstnetError(f"corrupt checkpoint: {task.best_key} = {best!r} is not in [{low}, {high}]")
+        rng = checked_rng(ckpt)
+        self.model.load_state_dict(ckpt["model"])
+        self.engine.load_optimizer_state_dict(ckpt["optimizer"])
+        self.engine.load_state_dict(ckpt["engine"])
+        self.step, self.epoch, self.batch_pos, self.snapshots = step, epoch, batch_pos, snapshots
+        self.records, self.best = records, float(best)
+        self._last_step_epoch = epoch + (batch_pos > 0) if step else 0
+        torch.set_rng_state(rng)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **changes: Any) -> Trainer:
+        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` with the task of the checkpoint's ``kind``
+        (``changes`` may only alter ``progress`` and ``backend``: checkpoints resume on either backend)."""
+        run = RunDir(run_dir)
+        ckpt = load_checkpoint(run.latest)
+        kind = ckpt.get("kind")
+        expected = cls.task_class
+        if expected is not None and kind != expected.kind:
+            raise DstnetError(f"{run.latest}: a {kind!r} checkpoint, not {_kind_name(expected.kind)}")
+        if kind not in TASKS:
+            raise DstnetError(f"{run.latest}: a {kind!r} checkpoint; dstnet resumes {', '.join(sorted(TASKS))} runs")
+        trainer = cls.__new__(cls)
+        Trainer.__init__(trainer, TASKS[kind].from_checkpoint(ckpt, **changes), run_dir)
+        trainer.load_state(ckpt)
+        run.rewind(trainer.records, trainer.snapshots)
+        return trainer
+
+    # ------------------------------------------------------------------------------------------- loop
+    def train(self, stop_after_epoch: int | None = None, stop_after_step: int | None = None) -> dict[str, Any]:
+        """Train to the task's last step, or until ``stop_after_epoch`` epochs / ``stop_after_step`` steps are done
+        (then stop after that evaluation); returns the summary (with the task's final results when done). The run
+        directory is locked for the duration (a second process on it is refused)."""
+        self.run.create()
+        self.run.lock()
+        try:
+            return self._train(stop_after_epoch, stop_after_step)
+        finally:
+            self.run.unlock()
+
+    def _snapshot(self) -> None:
+        if self.cfg.snapshot_masks and self.engine.masks:
+            self.run.save_masks(self.snapshots, self.engine.masks, {"step": self.step, "epoch": self.epoch})
+        self.snapshots += 1
+
+    def _stopped(self, stop_after_epoch: int | None, stop_after_step: int | None) -> bool:
+        return (stop_after_epoch is not None and self.epoch >= stop_after_epoch) or (
+            stop_after_step is not None and self.step >= stop_after_step
+        )
+
+    def _train(self, stop_after_epoch: int | None, stop_after_step: int | None) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        task, cfg = self.task, self.cfg
+        if self.step == 0:
+            if self.snapshots == 0:
+                self.run.check_fresh()
+            self.run.write_json("config.json", task.config_dict())
+            if self.snapshots == 0:
+                self._snapshot()
+        t_start = time.perf_counter()
+        # a bar on a terminal only: redirected, it would fill the log with carriage-return frames
+        bar = tqdm(
+            total=task.total_steps,
+            initial=self.step,
+            desc="training",
+            unit="step",
+            disable=not (cfg.progress and sys.stderr.isatty()),
+        )
+        try:
+            self._loop(bar, stop_after_epoch, stop_after_step)
+        finally:
+            bar.close()
+        summary = self.summary(time.perf_counter() - t_start)
+        if self.step >= task.total_steps:
+            summary.update(task.finish(self.run))
+            self.run.write_json("summary.json", summary)
+        return summary
+
+    def _loop(self, bar: Any, stop_after_epoch: int | None, stop_after_step: int | None) -> None:
+        task = self.task
+        loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
+        self.model.train()
+        while self.step < task.total_steps and not self._stopped(stop_after_epoch, stop_after_step):
+            batches = task.epoch_batches(self.epoch)
+            if self.batch_pos >= len(batches):  # a checkpoint written at an epoch's end by an older dstnet
+                self.epoch, self.batch_pos = self.epoch + 1, 0
+                continue
+            batch = batches[self.batch_pos]
+            lr = task.learning_rate(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss, n, batch_extras = task.loss(batch)
+            if not torch.isfinite(loss):
+                self._nan_stop(f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}")
+            updates_before = self.engine.n_updates
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()  # the engine's hooks mask, count and update the topology
+            self.step += 1
+            self.batch_pos += 1
+            self._last_step_epoch = self.epoch + 1
+            if self.engine.n_updates != updates_before:
+                self._snapshot()  # labelled with the epoch the update happened in
+            epoch_ended = self.batch_pos == len(batches)
+            if epoch_ended:
+                self.epoch, self.batch_pos = self.epoch + 1, 0
+            loss_sum += loss.item() * n
+            n_sum += n
+            for key, value in batch_extras.items():
+                extras[key] = extras.get(key, 0.0) + value
+            bar.update(1)
+            if self.step % 20 == 0:
+                shown = task.train_metrics(loss_sum, n_sum, extras)
+                bar.set_postfix({k.removeprefix("train_"): f"{v:.4f}" for k, v in shown.items()}, refresh=False)
+            if task.evaluate_now(self.step, epoch_ended) or self.step == task.total_steps:
+                record = self._evaluate(task.train_metrics(loss_sum, n_sum, extras), lr, time.perf_counter() - t0)
+                loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
+                if self.cfg.progress:
+                    bar.write(task.format_record(record))
+
+    def _nan_stop(self, what: str) -> None:
+        last = self.run.latest if self.run.latest.exists() else "none"
+        raise DstnetError(f"{what}: training stopped; the last good checkpoint is {last} ({self.task.nan_hint})")
+
+    def _evaluate(self, train: dict[str, float], lr: float, seconds: float) -> dict[str, Any]:
+        task = self.task
+        metrics = task.evaluate()
+        bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad or not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            # never checkpoint a diverged model as the last good one
+            what = f"{bad[0]} became {metrics[bad[0]]}" if bad else "a weight became non-finite"
+            self._nan_stop(f"{what} at step {self.step}")
+        record = {
+            "epoch": self._last_step_epoch,
+            "step": self.step,
+            **train,
+            **metrics,
+            **self.engine.topology_metrics(),
+            "lr": lr,
+            "seconds": seconds,
+        }
+        self.records.append(record)
+        is_best = task.counts_for_best(record) and record[task.best_metric] > self.best
+        if is_best:
+            self.best = record[task.best_metric]
+        state = self.state()
+        # latest.pt last, as the commit: a kill before it resumes from the previous evaluation, which recomputes
+        # this one bit-identically and writes best.pt and epoch_N.pt again; a kill after it has written them all
+        if is_best:
+            save_checkpoint(state, self.run.best)
+        if task.save_every and len(self.records) % task.save_every == 0:
+            save_checkpoint(state, self.run.epoch_checkpoint(self.epoch))
+        save_checkpoint(state, self.run.latest)
+        self.run.append_metrics(record)
+        return record
+
+    def summary(self, seconds: float = 0.0) -> dict[str, Any]:
+        """The task's summary of the records so far, with the training time and the run directory."""
+        return {**self.task.summary(self.records, self.best), "seconds": seconds, "run_dir": str(self.run.root)}
+
+
+def resume(run_dir: str | Path, **changes: Any) -> Trainer:
+    """Continue any dstnet run from its ``latest.pt`` (:meth:`Trainer.resume`)."""
+    return Trainer.resume(run_dir, **changes)

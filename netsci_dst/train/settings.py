@@ -1,0 +1,71 @@
+"""Settings shared by every training task: the device, seeds, sample limits, the backend, stored paths.
+
+Each check raises :class:`~netsci_dst.errors.DstnetError` with one line, before anything is built or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from netsci_dst.errors import DstnetError
+
+
+def resolved(path: str | None) -> str | None:
+    """A data folder stored as an absolute path, so a run resumed from another working folder reads the same data."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+#: Seeds are below this (what numpy's and most DST code's seeds allow; the per-epoch shuffle seed ``seed * 1,000,003 +
+#: epoch`` then fits torch's 64-bit generator).
+MAX_SEED = 2**32
+
+
+def check_seed(seed: Any) -> None:
+    """Refuse a seed that is not an integer in ``[0, 2**32)``, before anything is built or written."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise DstnetError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+
+
+def check_limits(cfg: Any, names: tuple[str, ...]) -> None:
+    """Refuse a sample limit below 1 (Python slicing would quietly take all but the last few, or nothing)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DstnetError(f"{name.replace('_', '-')} must be a positive number of samples, got {value!r}")
+
+
+def check_backend(backend: str) -> None:
+    """Refuse an unknown execution backend (see :data:`netsci_dst.dst.engine.BACKENDS`)."""
+    from netsci_dst.dst.engine import BACKENDS
+
+    if backend not in BACKENDS:
+        raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA if available, else Apple MPS, else CPU. Anything else is passed to ``torch.device``."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise DstnetError(f"unknown device {name!r} ({e})") from None
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise DstnetError(f"device {name!r}: dstnet trains on cpu, cuda, mps or xpu devices")
+    available = {
+        "cpu": lambda: True,
+        "cuda": lambda: torch.cuda.is_available() and (dev.index is None or dev.index < torch.cuda.device_count()),
+        "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+    }[dev.type]
+    if not available():
+        what = {"cuda": "CUDA (or that GPU)", "mps": "Apple MPS", "xpu": "an Intel XPU"}.get(dev.type, dev.type)
+        raise DstnetError(f"device {name!r} asked for, but {what} is not available here")
+    return dev
