@@ -20,8 +20,10 @@ SEVERAL = ("training", "comparison")  # the kinds that take several targets
     required=True,
     help="adjacency: each layer's matrix and degrees; comparison: methods over seeds (run directories): accuracy "
     "bands, ANP, best accuracy and AAE against fc; degree: log-log degree distributions with the fitted power "
-    "law; evolution: density, ANP, overlap and accuracy over training (run directory); hyperbolic: the "
-    "hyperbolic disk; training: accuracy and loss curves of one or more runs.",
+    "law; evolution: density, ANP, overlap and accuracy (MLP, per update) or validation BLEU (Transformer, per "
+    "step) over training (run directory); hyperbolic: the hyperbolic disk; training: accuracy and loss per epoch "
+    "(MLP) or validation BLEU and loss per step (Transformer) of one or more runs, seeds of one method pooled into "
+    "a mean with a min-max band.",
 )
 @click.option(
     "-o",
@@ -45,9 +47,10 @@ SEVERAL = ("training", "comparison")  # the kinds that take several targets
 def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
     """Draw a figure of TARGET: a mask/stack file, a checkpoint (.pt) or a run directory.
 
-    --kind training takes several run directories or checkpoints and draws their curves side by side; --kind
-    comparison takes run directories of several methods and seeds (grouped by method) and draws the papers'
-    comparison: accuracy with a band over seeds, ANP, and best accuracy against AAE relative to fc.
+    --kind training takes several run directories or checkpoints and draws their curves side by side (runs of
+    one method and sparsity with different seeds as their mean and a min-max band); --kind comparison takes run
+    directories of several methods and seeds (grouped by method) and draws the papers' comparison: accuracy with
+    a band over seeds, ANP, and best accuracy against AAE relative to fc.
 
     \b
     Examples:
@@ -83,12 +86,13 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
     if kind == "training":
         for t in loaded:
             t.require_metrics("--kind training")
-        from netsci_dst.plot.training import plot_training
+        from netsci_dst.plot.training import plot_training, training_run
 
         labels = [t.label for t in loaded]
         if len(set(labels)) < len(labels):
             labels = [str(t.path) for t in loaded]
-        plot_training(list(zip(labels, [t.metrics for t in loaded], strict=True)), output, title=title, dpi=dpi)
+        runs = [training_run(label, t.metrics, t.config) for label, t in zip(labels, loaded, strict=True)]
+        plot_training(runs, output, title=title, dpi=dpi)
     elif kind == "evolution":
         from netsci_dst.plot.evolution import plot_evolution
 
@@ -115,7 +119,15 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
 
             plot_degree(stack, output, title=title, dpi=dpi)
         else:
-            from netsci_dst.plot.hyperbolic import plot_hyperbolic
+            from netsci_dst.plot.hyperbolic import ends_at_output, plot_hyperbolic
 
-            plot_hyperbolic(stack, output, method=embedding, seed=seed, title=title, dpi=dpi)
+            plot_hyperbolic(
+                stack,
+                output,
+                method=embedding,
+                seed=seed,
+                title=title,
+                dpi=dpi,
+                last_is_output=ends_at_output(t.config, len(stack)),
+            )
     click.echo(f"wrote {output}")

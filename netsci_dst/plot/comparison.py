@@ -22,12 +22,37 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from netsci_dst.errors import DstnetError
 from netsci_dst.plot.degree import DOUBLE_COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 
-__all__ = ["RunCurves", "comparison_figure", "group_runs", "load_run_curves", "plot_comparison"]
+__all__ = [
+    "RunCurves",
+    "band",
+    "comparison_figure",
+    "group_runs",
+    "load_run_curves",
+    "method_name",
+    "plot_comparison",
+]
+
+
+class MethodRun(Protocol):
+    """What :func:`group_runs` needs of a run: its method name and sparsity."""
+
+    method: str
+    sparsity: float
+
+
+R = TypeVar("R", bound=MethodRun)
+
+
+def method_name(train: dict[str, Any], default: str) -> str:
+    """A run's method as the comparison names it: the recipe with its ``--set`` overrides, from the ``train``
+    section of its configuration (``chts +init_topology=bsw``); ``default`` when the recipe is not recorded."""
+    overrides = train.get("method_overrides") or {}
+    return str(train.get("method", default)) + "".join(f" +{k}={v}" for k, v in sorted(overrides.items()))
 
 
 @dataclass
@@ -81,11 +106,9 @@ def load_run_curves(path: str | os.PathLike) -> RunCurves:
             summary = {}
     accs = [float(r["test_acc"]) for r in rows]
     best = summary.get("best_acc")
-    overrides = train.get("method_overrides") or {}
-    method = str(train.get("method", path.name)) + "".join(f" +{k}={v}" for k, v in sorted(overrides.items()))
     return RunCurves(
         path=path,
-        method=method,
+        method=method_name(train, path.name),
         sparsity=float(train.get("sparsity", 0.0)),
         seed=int(train.get("seed", 0)),
         epochs=[int(r.get("epoch", i + 1)) for i, r in enumerate(rows)],
@@ -98,10 +121,11 @@ def load_run_curves(path: str | os.PathLike) -> RunCurves:
     )
 
 
-def group_runs(runs: Sequence[RunCurves]) -> dict[str, list[RunCurves]]:
-    """Runs by method (and sparsity, when the runs have several), in the order first seen; ``fc`` keeps its name."""
+def group_runs(runs: Sequence[R]) -> dict[str, list[R]]:
+    """Runs (anything with ``method`` and ``sparsity``) by method, and by sparsity when the runs have several, in the
+    order first seen; ``fc`` keeps its name."""
     sparsities = {r.sparsity for r in runs if r.method != "fc"}
-    groups: dict[str, list[RunCurves]] = {}
+    groups: dict[str, list[R]] = {}
     for r in runs:
         label = r.method if r.method == "fc" or len(sparsities) <= 1 else f"{r.method} {r.sparsity:.1%}"
         groups.setdefault(label, []).append(r)
@@ -112,13 +136,15 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _band(runs: list[RunCurves]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Epochs every run reached, and the mean, lowest and highest test accuracy there."""
-    common = sorted(set.intersection(*(set(r.epochs) for r in runs)))
-    by_epoch = [{e: a for e, a in zip(r.epochs, r.test_acc, strict=True)} for r in runs]
-    mean = [statistics.fmean(d[e] for d in by_epoch) for e in common]
-    low = [min(d[e] for d in by_epoch) for e in common]
-    high = [max(d[e] for d in by_epoch) for e in common]
+def band(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The x values every curve ``(xs, ys)`` reached, and the mean, lowest and highest y there."""
+    common = sorted(set.intersection(*(set(xs) for xs, _ in curves)))
+    by_x = [dict(zip(xs, ys, strict=True)) for xs, ys in curves]
+    mean = [statistics.fmean(d[x] for d in by_x) for x in common]
+    low = [min(d[x] for d in by_x) for x in common]
+    high = [max(d[x] for d in by_x) for x in common]
     return common, mean, low, high
 
 
@@ -135,7 +161,7 @@ def comparison_figure(groups: dict[str, list[RunCurves]], title: str | None = No
         fig, axes = new_figure(DOUBLE_COLUMN, 2.7, nrows=1, ncols=3)
         ax_acc, ax_anp, ax_plane = axes[0]
         for label, runs in groups.items():
-            epochs, mean, low, high = _band(runs)
+            epochs, mean, low, high = band([(r.epochs, r.test_acc) for r in runs])
             seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
             ax_acc.plot(epochs, [100 * m for m in mean], color=colors[label], lw=1.2, label=f"{label} ({seeds})")
             if len(runs) > 1:

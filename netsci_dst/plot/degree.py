@@ -6,8 +6,9 @@ Per layer, the fraction of neurons with each degree (among neurons with at least
 
     P(k) = (n_tail / n) * k^-gamma / zeta(gamma, xmin)
 
-(the discrete power law normalised over the tail, scaled to the tail's share of the neurons). A fit at the cap of the
-gamma range ("not a power law") is drawn dotted.
+(the discrete power law normalised over the tail, scaled to the tail's share of the neurons). A fit that runs into
+the bound of the gamma range has no exponent and no line ("not a power law"), nor has a side with fewer than
+:data:`~netsci_dst.analysis.powerlaw.MIN_TAIL` neurons ("no fit").
 
 This module also holds the figure style shared by the other plot modules: figures built without pyplot (no global
 state, safe in notebooks and threads), constrained layout, 8-point fonts, widths of one (3.4 in) or two (7 in)
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from netsci_dst.analysis.powerlaw import MIN_TAIL, fit_gamma
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
 
@@ -119,12 +121,6 @@ def panel_size(nrows: int, ncols: int) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------------- degree
-def _fit(degrees: np.ndarray) -> dict[str, Any]:
-    from netsci_dst.analysis.powerlaw import fit_gamma
-
-    return fit_gamma(degrees)
-
-
 def _draw_side(ax, degrees: np.ndarray, fit: dict[str, Any] | None, color: str, marker: str) -> str | None:
     """Draw one side's distribution and its fitted tail; return a short text describing the fit."""
     from scipy.special import zeta
@@ -134,21 +130,20 @@ def _draw_side(ax, degrees: np.ndarray, fit: dict[str, Any] | None, color: str, 
         return None
     values, counts = np.unique(pos, return_counts=True)
     ax.plot(values, counts / pos.size, marker, color=color, alpha=0.75, ls="none")
-    gamma = fit.get("gamma") if fit else None
-    xmin = fit.get("xmin") if fit else None
+    fit = fit or {}
+    if fit.get("capped"):
+        return r"not a power law ($\gamma$ at its bound)"
+    gamma, xmin = fit.get("gamma"), fit.get("xmin")
     if gamma is None or xmin is None or not np.isfinite(gamma) or gamma <= 1:
-        return "no fit"
+        return f"no fit ({pos.size} neurons)" if pos.size < MIN_TAIL else "no fit"
     kmin = max(math.ceil(float(xmin)), 1)
     tail = pos[pos >= kmin]
     norm = float(zeta(gamma, kmin))
-    capped = bool(fit.get("capped"))
     if tail.size and np.isfinite(norm) and norm > 0:
         k = np.arange(kmin, int(tail.max()) + 1, dtype=float)
         pk = (tail.size / pos.size) * k**-gamma / norm
         seen = pk >= 0.5 / pos.size  # below half a neuron the line says nothing about this network
-        ax.plot(k[seen], pk[seen], ls=":" if capped else "-", color=color, lw=1.0)
-    if capped:
-        return rf"$\gamma$={gamma:.3g} (cap)"
+        ax.plot(k[seen], pk[seen], color=color, lw=1.0)
     return rf"$\gamma$={gamma:.2f}, $k_{{min}}$={kmin}"
 
 
@@ -180,8 +175,8 @@ def degree_figure(
         for k, (mask, name) in enumerate(zip(stack.masks, stack.names, strict=True)):
             ax = axes[k // ncols][k % ncols]
             din, dout = input_degrees(mask), output_degrees(mask)
-            fit_in = fits[k].get("inputs") if fits else _fit(din)
-            fit_out = fits[k].get("outputs") if fits else _fit(dout)
+            fit_in = fits[k].get("inputs") if fits else fit_gamma(din)
+            fit_out = fits[k].get("outputs") if fits else fit_gamma(dout)
             notes = [
                 (_draw_side(ax, din, fit_in, IN_COLOR, "o"), IN_COLOR),
                 (_draw_side(ax, dout, fit_out, OUT_COLOR, "s"), OUT_COLOR),
@@ -206,9 +201,8 @@ def degree_figure(
             Line2D([], [], color=IN_COLOR, marker="o", ls="none", label="input neurons (out-degree)"),
             Line2D([], [], color=OUT_COLOR, marker="s", ls="none", label="output neurons (in-degree)"),
             Line2D([], [], color="0.3", ls="-", label="power-law fit"),
-            Line2D([], [], color="0.3", ls=":", label="fit at the cap"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncol=2 if ncols == 1 else 4)
+        fig.legend(handles=handles, loc="outside lower center", ncol=2 if ncols == 1 else 3)
         if title:
             fig.suptitle(title)
     return fig

@@ -18,18 +18,29 @@ from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
 from netsci_dst.plot.degree import COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 
-__all__ = ["layer_labels", "hyperbolic_figure", "plot_hyperbolic"]
+__all__ = ["ends_at_output", "layer_labels", "hyperbolic_figure", "plot_hyperbolic"]
 
 MAX_LINKS = 10_000  # links drawn at most (a uniform sample beyond this)
 
 
-def layer_labels(n_groups: int, chain: bool = True) -> list[str]:
-    """Names of the neuron layers for legends: ``input``, ``hidden 1``, ..., ``output`` for a chain."""
+def layer_labels(n_groups: int, chain: bool = True, last_is_output: bool = True) -> list[str]:
+    """Names of the neuron layers for legends: ``input``, ``hidden 1``, ..., and ``output`` for the last one of a
+    chain, or ``hidden N`` when ``last_is_output`` is false (the sparse chain feeds further, dense layers)."""
     if not chain:
         return [f"group {g}" for g in range(n_groups)]
     if n_groups == 1:
         return ["neurons"]
-    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + ["output"]
+    last = ["output"] if last_is_output else [f"hidden {n_groups - 1}"]
+    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + last
+
+
+def ends_at_output(config: dict[str, Any], n_layers: int) -> bool:
+    """Whether the last of a chain of ``n_layers`` sparse layers produces the network's output, from a training
+    run's configuration: its ``sizes`` (neuron layers of the whole MLP, ``784,1568,1568,1568,10``) have more than
+    ``n_layers + 1`` entries when dense layers follow (the package's MLP keeps its output layer dense). True when
+    the configuration does not say (a mask file)."""
+    sizes = config.get("sizes") or (config.get("train") or {}).get("sizes")
+    return not (isinstance(sizes, (list, tuple)) and len(sizes) > n_layers + 1)
 
 
 def _layer_colors(n: int) -> list[Any]:
@@ -50,9 +61,11 @@ def hyperbolic_figure(
     title: str | None = None,
     max_links: int = MAX_LINKS,
     asi: float | None = None,
+    last_is_output: bool = True,
 ):
     """The hyperbolic disk of ``stack`` (one column wide). ``embedding`` as ``coalescent_embedding`` returns it;
-    computed with ``method`` and ``seed`` when not given. ``asi`` is computed when not given."""
+    computed with ``method`` and ``seed`` when not given. ``asi`` is computed when not given. ``last_is_output``:
+    whether the last neuron layer is the network's output (:func:`ends_at_output`) or hidden."""
     from matplotlib.collections import LineCollection
 
     from netsci_dst.analysis.hyperbolic import angular_separation_index, coalescent_embedding
@@ -82,7 +95,7 @@ def hyperbolic_figure(
         pick = np.random.default_rng(seed).choice(len(src), size=max_links, replace=False)
         src, dst = src[pick], dst[pick]
     n_groups = int(layer.max()) + 1 if layer.size else 0
-    names = layer_labels(n_groups, stack.is_chain)
+    names = layer_labels(n_groups, stack.is_chain, last_is_output)
     colors = _layer_colors(n_groups)
 
     with paper_style():
@@ -142,9 +155,12 @@ def plot_hyperbolic(
     title: str | None = None,
     dpi: int = DPI,
     embedding: dict[str, Any] | None = None,
+    last_is_output: bool = True,
 ) -> Path:
     """Save :func:`hyperbolic_figure` of ``stack`` to ``path`` (PNG, SVG or PDF)."""
     check_figure_path(path)
-    fig = hyperbolic_figure(stack, embedding=embedding, method=method, seed=seed, title=title)
+    fig = hyperbolic_figure(
+        stack, embedding=embedding, method=method, seed=seed, title=title, last_is_output=last_is_output
+    )
     with paper_style():
         return save_figure(fig, path, dpi=dpi)

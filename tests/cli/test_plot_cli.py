@@ -62,7 +62,7 @@ def _check_png(path, width, height):
         ("degree", (940, 460)),  # two panels, 4.7 x 2.3 in at 200 dpi
         ("evolution", (1400, 960)),  # 7 x 4.8 in
         ("hyperbolic", (680, 750)),  # one column: 3.4 x 3.75 in
-        ("training", (1400, 520)),  # 7 x 2.6 in
+        ("training", (1400, 500)),  # 7 x 2.5 in: 2.3 in of panels and one row of legend
     ],
 )
 def test_every_kind_on_a_run_directory(runs, tmp_path, kind, size):
@@ -78,7 +78,7 @@ def test_training_side_by_side_and_checkpoint_targets(runs, tmp_path):
     ckpt = runs[1] / "checkpoints" / "latest.pt"
     r = run("plot", runs[0], ckpt, "--kind", "training", "-o", out)
     assert r.exit_code == 0, r.output
-    _check_png(out, 1400, 520)
+    _check_png(out, 1400, 540)  # two runs and two line styles: a legend of two rows
     out = tmp_path / "ckpt-degree.png"
     r = run("plot", ckpt, "--kind", "degree", "-o", out, "--dpi", 100)
     assert r.exit_code == 0, r.output

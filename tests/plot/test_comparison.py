@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from netsci_dst.cli import main
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.plot.comparison import _band, comparison_figure, group_runs, load_run_curves
+from netsci_dst.plot.comparison import band, comparison_figure, group_runs, load_run_curves
 
 
 def make_run(root, name, method, seed, accs, anps=None, sparsity=0.99, epochs=None, summary=None):
@@ -44,7 +44,7 @@ def test_groups_and_bands_over_seeds(tmp_path):
     ]
     groups = group_runs(runs)
     assert list(groups) == ["set", "fc"] and len(groups["set"]) == 2
-    epochs, mean, low, high = _band(groups["set"])
+    epochs, mean, low, high = band([(r.epochs, r.test_acc) for r in groups["set"]])
     assert epochs == [1, 2] and mean == pytest.approx([0.3, 0.6]) and low == [0.2, 0.4] and high == [0.4, 0.8]
     fig = comparison_figure(groups)
     plane = fig.axes[2]
