@@ -13,6 +13,9 @@ import click
 from netsci_dst import __version__
 from netsci_dst.errors import DstnetError
 
+#: click >= 8.2 raises this for a group called without a command (8.1 prints the help itself)
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 class DstnetGroup(click.Group):
     """A click group that reports user errors as a single line and exits with code 2."""
@@ -28,6 +31,9 @@ class DstnetGroup(click.Group):
                 sys.exit(130)
             click.echo("Aborted.", err=True)
             sys.exit(1)
+        except NO_ARGS_IS_HELP as e:  # `dstnet`, `dstnet train`: the help, as asked
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
         except click.UsageError as e:
             hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
             click.echo(f"Error: {_one_line(e.format_message())}{hint}", err=True)

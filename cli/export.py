@@ -32,13 +32,14 @@ def export(target, output, best, csr):
     """
     from netsci_dst.dst.export import save_export
     from netsci_dst.train.checkpoint import load_checkpoint
+    from netsci_dst.train.rundir import RunDir
 
     path = Path(target)
     if path.is_dir():
-        name = "best.pt" if best else "latest.pt"
-        path = path / "checkpoints" / name
+        run = RunDir(path)
+        path = run.best if best else run.latest
         if not path.exists():
-            raise DstnetError(f"{target}: no checkpoints/{name} in this run directory")
+            raise DstnetError(f"{target}: no checkpoints/{path.name} in this run directory")
     elif best:
         raise DstnetError("--best selects a run directory's best.pt; TARGET is already a checkpoint file")
     ckpt = load_checkpoint(path)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
-from pathlib import Path
 
 import click
 
+from netsci_dst.backends import BACKENDS
+from netsci_dst.data.vision import DATASETS
 from netsci_dst.errors import DstnetError
+from netsci_dst.train.configs import PRESETS, TrainConfig, TransformerConfig, default
+from netsci_dst.train.rundir import RunDir
 
-DATASETS = ["mnist", "fashion-mnist", "emnist-balanced", "emnist-letters"]
+MLP = functools.partial(default, TrainConfig)  # the options' defaults are the configurations' (one place each)
+TF = functools.partial(default, TransformerConfig)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict:
@@ -48,7 +53,7 @@ def _check_resume(ctx: click.Context, resume: str) -> dict:
     ]
     if given:
         raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
-    if not (Path(resume) / "checkpoints" / "latest.pt").exists():
+    if not RunDir(resume).latest.exists():
         raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
     if ctx.get_parameter_source("backend") != click.core.ParameterSource.DEFAULT:
         return {"backend": ctx.params["backend"]}
@@ -59,8 +64,8 @@ def backend_option(auto_means: str):
     """The ``--backend`` option of a training command; ``auto_means`` says what auto picks for its model."""
     return click.option(
         "--backend",
-        type=click.Choice(["auto", "dense", "sparse"]),
-        default="auto",
+        type=click.Choice(BACKENDS),
+        default=TF("backend"),
         show_default=True,
         help="How sparse layers compute: sparse stores and multiplies only the links (CPU, fast at high sparsity); "
         f"dense masks dense weights (any device); auto: {auto_means}. Also allowed with --resume.",
@@ -75,19 +80,21 @@ def train() -> None:
 @train.command("mlp")
 @click.option(
     "--method",
-    default="chts",
+    default=MLP("method"),
     show_default=True,
     help="DST recipe, as the authors' code runs it (see 'dstnet methods'; chts-paper: the papers' fixed-density CHTs).",
 )
-@click.option("--sparsity", type=float, default=0.99, show_default=True, help="Fraction of links removed, [0, 1).")
+@click.option(
+    "--sparsity", type=float, default=MLP("sparsity"), show_default=True, help="Fraction of links removed, [0, 1)."
+)
 @click.option(
     "--epochs",
     type=int,
-    default=5,
+    default=MLP("epochs"),
     show_default=True,
     help="Training epochs (short CPU default; the papers train 100).",
 )
-@click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default=MLP("dataset"), show_default=True)
 @click.option(
     "--data-dir", type=click.Path(), help="Folder of the dataset's IDX files [default: bundled MNIST subset]."
 )
@@ -97,7 +104,7 @@ def train() -> None:
 @click.option(
     "--sizes",
     type=str,
-    default="784,1568,1568,1568,10",
+    default=",".join(map(str, MLP("sizes"))),
     show_default=True,
     help="Neuron-layer sizes of the MLP (the last layer is dense).",
 )
@@ -106,18 +113,26 @@ def train() -> None:
 @click.option(
     "--lr",
     type=float,
-    default=0.025,
+    default=MLP("lr"),
     show_default=True,
     help="Initial learning rate (decays linearly per epoch to --lr-end over the first 90% of the epochs, as in the "
     "authors' code).",
 )
-@click.option("--lr-end", type=float, default=2.5e-4, show_default=True, help="Final learning rate.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
+@click.option("--lr-end", type=float, default=MLP("lr_end"), show_default=True, help="Final learning rate.")
+@click.option("--batch-size", type=int, default=MLP("batch_size"), show_default=True)
+@click.option("--seed", type=int, default=MLP("seed"), show_default=True)
+@click.option(
+    "--device", default=MLP("device"), show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps."
+)
 @backend_option("sparse on the CPU at density <= 0.1")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/mlp-METHOD-TIME].")
-@click.option("--save-every", type=int, default=0, show_default=True, help="Also keep a checkpoint every N epochs.")
+@click.option(
+    "--save-every",
+    type=int,
+    default=MLP("save_every"),
+    show_default=True,
+    help="Also keep a checkpoint every N epochs.",
+)
 @click.option(
     "--set",
     "overrides",
@@ -167,7 +182,7 @@ def train_mlp(
       dstnet train mlp --method chts --set linkpred=CH2-L3n --out runs/chts-n
       dstnet train mlp --resume runs/chts-n                # continue a stopped run
     """
-    from netsci_dst.train.mlp import MLPTrainer, TrainConfig
+    from netsci_dst.train.mlp import MLPTrainer
 
     if resume is not None:
         changes = _check_resume(ctx, resume)
@@ -208,7 +223,7 @@ def train_mlp(
             progress=not quiet,
         )
         out = out or f"runs/mlp-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        if (Path(out) / "checkpoints" / "latest.pt").exists():
+        if RunDir(out).latest.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = MLPTrainer(cfg, out)
         click.echo(
@@ -292,15 +307,17 @@ def _show_recipe(recipe) -> None:
 @train.command("transformer")
 @click.option(
     "--method",
-    default="chtss",
+    default=TF("method"),
     show_default=True,
     help="DST recipe for the Transformer, as the authors' scripts run it (see 'dstnet methods --family transformer').",
 )
-@click.option("--sparsity", type=float, default=0.9, show_default=True, help="Fraction of links removed, [0, 1).")
+@click.option(
+    "--sparsity", type=float, default=TF("sparsity"), show_default=True, help="Fraction of links removed, [0, 1)."
+)
 @click.option(
     "--preset",
-    type=click.Choice(["cpu", "paper", "tiny"]),
-    default="cpu",
+    type=click.Choice(list(PRESETS)),
+    default=TF("preset"),
     show_default=True,
     help="cpu: a small model that trains in minutes on a CPU (NOT the paper's size); paper: 6+6 layers, 8 heads, "
     "d_model 512, FFN 1024, 5,000 steps (CHTss Table 2; use a GPU); tiny: for tests.",
@@ -315,16 +332,24 @@ def _show_recipe(recipe) -> None:
 @click.option("--warmup", type=int, help="Noam warm-up steps [preset].")
 @click.option("--lr-factor", type=float, help="Noam learning-rate factor [preset].")
 @click.option("--eval-every", type=int, help="Validate (loss, greedy BLEU) and checkpoint every N steps [preset].")
-@click.option("--update-interval", type=int, default=100, show_default=True, help="Steps between topology updates.")
-@click.option("--beam", type=int, default=2, show_default=True, help="Beam size of the final test BLEU.")
+@click.option(
+    "--update-interval",
+    type=int,
+    default=TF("update_interval"),
+    show_default=True,
+    help="Steps between topology updates.",
+)
+@click.option("--beam", type=int, default=TF("beam"), show_default=True, help="Beam size of the final test BLEU.")
 @click.option("--data-dir", type=click.Path(), help="Folder of Multi30k's gzip text files [default: bundled].")
-@click.option("--src", default="en", show_default=True, help="Source language.")
-@click.option("--tgt", default="de", show_default=True, help="Target language.")
+@click.option("--src", default=TF("src"), show_default=True, help="Source language.")
+@click.option("--tgt", default=TF("tgt"), show_default=True, help="Target language.")
 @click.option("--train-limit", type=int, help="Use only the first N training pairs (quick runs).")
 @click.option("--val-limit", type=int, help="Validate on the first N validation pairs only.")
 @click.option("--test-limit", type=int, help="Test on the first N test pairs only.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps.")
+@click.option("--seed", type=int, default=TF("seed"), show_default=True)
+@click.option(
+    "--device", default=TF("device"), show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps."
+)
 @backend_option(
     "dense here (measured: the sparse backend is no faster on this model's CPU preset, whose step is mostly "
     "attention, embeddings and the vocabulary)"
@@ -358,7 +383,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
       dstnet train transformer --method chtss --preset paper --device cuda
       dstnet train transformer --resume runs/tf-set
     """
-    from netsci_dst.train.transformer import TransformerConfig, TransformerTrainer
+    from netsci_dst.train.transformer import TransformerTrainer
 
     if resume is not None:
         changes = _check_resume(ctx, resume)
@@ -367,7 +392,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     else:
         cfg = TransformerConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/transformer-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        if (Path(out) / "checkpoints" / "latest.pt").exists():
+        if RunDir(out).latest.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = TransformerTrainer(cfg, out)
         n_params = sum(p.numel() for p in trainer.model.parameters())

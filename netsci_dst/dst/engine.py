@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from netsci_dst.backends import BACKENDS
 from netsci_dst.dst.init import swi_, swi_values
 from netsci_dst.dst.methods import MethodConfig, get_method
 from netsci_dst.dst.percolation import Structure, active_neurons, percolate
@@ -95,9 +96,6 @@ __all__ = [
     "select_sparse_layers",
 ]
 
-#: Execution backends: ``dense`` (masks on dense weights: any device, any density) and ``sparse`` (the active
-#: links only, :class:`~netsci_dst.dst.sparse_linear.SparseLinear`, CPU); ``auto`` picks one.
-BACKENDS = ("dense", "sparse", "auto")
 
 #: ``backend="auto"`` computes sparse on the CPU at this overall density or below. Measured on the paper MLP at batch
 #: 32 (2 cores): the sparse step takes 0.31-0.36x the dense one at density 0.1, 0.6x at 0.2, about 0.1x at 0.01

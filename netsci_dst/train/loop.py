@@ -40,7 +40,7 @@ from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import checked_int, checked_records, checked_rng, load_checkpoint, save_checkpoint
 from netsci_dst.train.rundir import RunDir
 
-__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume"]
+__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume", "task_class"]
 
 
 class Task(ABC):
@@ -137,6 +137,19 @@ class Task(ABC):
 
 #: Task classes by checkpoint ``kind``: how :func:`resume` rebuilds any run.
 TASKS: dict[str, type[Task]] = {}
+#: The modules of dstnet's own tasks, imported (so registered) before a checkpoint's kind is looked up.
+BUILTIN_TASKS = ("netsci_dst.train.mlp", "netsci_dst.train.transformer")
+
+
+def task_class(kind: str) -> type[Task]:
+    """The registered task of checkpoint kind ``kind`` (dstnet's own are loaded on first use)."""
+    import importlib
+
+    for module in BUILTIN_TASKS:
+        importlib.import_module(module)
+    if kind not in TASKS:
+        raise DstnetError(f"a {kind!r} checkpoint; dstnet resumes {', '.join(sorted(TASKS))} runs")
+    return TASKS[kind]
 
 
 def register_task(cls: type[Task]) -> type[Task]:
@@ -248,10 +261,12 @@ class Trainer:
         expected = cls.task_class
         if expected is not None and kind != expected.kind:
             raise DstnetError(f"{run.latest}: a {kind!r} checkpoint, not {_kind_name(expected.kind)}")
-        if kind not in TASKS:
-            raise DstnetError(f"{run.latest}: a {kind!r} checkpoint; dstnet resumes {', '.join(sorted(TASKS))} runs")
+        try:
+            task = task_class(kind).from_checkpoint(ckpt, **changes)
+        except DstnetError as e:
+            raise DstnetError(f"{run.latest}: {e}") from None
         trainer = cls.__new__(cls)
-        Trainer.__init__(trainer, TASKS[kind].from_checkpoint(ckpt, **changes), run_dir)
+        Trainer.__init__(trainer, task, run_dir)
         trainer.load_state(ckpt)
         run.rewind(trainer.records, trainer.snapshots)
         return trainer

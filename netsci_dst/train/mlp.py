@@ -14,10 +14,9 @@ of the step, so runs resume bit-identically (:mod:`netsci_dst.train.loop`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,78 +24,11 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.train.configs import TrainConfig
 from netsci_dst.train.loop import Task, Trainer, register_task
-from netsci_dst.train.settings import check_backend, check_limits, check_seed, pick_device, resolved
+from netsci_dst.train.settings import pick_device
 
 __all__ = ["MLPTask", "MLPTrainer", "TrainConfig", "evaluate", "learning_rate", "load_data"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines an MLP training run (plain values; saved in every checkpoint)."""
-
-    method: str = "chts"
-    method_overrides: dict[str, Any] = field(default_factory=dict)
-    sparsity: float = 0.99
-    sizes: tuple[int, ...] = (784, 1568, 1568, 1568, 10)
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    download: bool = False
-    train_limit: int | None = None
-    test_limit: int | None = None
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 0.025
-    lr_end: float = 2.5e-4
-    lr_decay_fraction: float | None = 0.9
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    seed: int = 0
-    device: str = "auto"
-    backend: str = "auto"
-    save_every: int = 0
-    snapshot_masks: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.sizes = tuple(int(s) for s in self.sizes)
-        if not 0.0 <= self.sparsity < 1.0:
-            raise DstnetError(f"sparsity must be in [0, 1), got {self.sparsity}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and self.lr_end >= 0):
-            raise DstnetError(f"learning rates must be positive, got lr={self.lr}, lr_end={self.lr_end}")
-        if self.lr_decay_fraction is not None and not (
-            isinstance(self.lr_decay_fraction, (int, float)) and 0.0 < self.lr_decay_fraction <= 1.0
-        ):
-            raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
-        if self.save_every < 0:
-            raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
-        check_limits(self, ("train_limit", "test_limit"))
-        check_seed(self.seed)
-        self.data_dir = resolved(self.data_dir)
-        check_backend(self.backend)
-
-    @property
-    def density(self) -> float:
-        return 1.0 - self.sparsity
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(self.sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise DstnetError(f"unknown training settings {sorted(unknown)}")
-        d = dict(d)
-        d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
-        d.setdefault("backend", "dense")  # runs made before the sparse backend
-        return cls(**d)
 
 
 @dataclass

@@ -1,16 +1,19 @@
 """Settings shared by every training task: the device, seeds, sample limits, the backend, stored paths.
 
-Each check raises :class:`~netsci_dst.errors.DstnetError` with one line, before anything is built or written.
+Importable without torch (the configurations use it, and the CLI reads their defaults). Each check raises
+:class:`~netsci_dst.errors.DstnetError` with one line, before anything is built or written.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from netsci_dst.backends import BACKENDS
 from netsci_dst.errors import DstnetError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolved(path: str | None) -> str | None:
@@ -38,15 +41,15 @@ def check_limits(cfg: Any, names: tuple[str, ...]) -> None:
 
 
 def check_backend(backend: str) -> None:
-    """Refuse an unknown execution backend (see :data:`netsci_dst.dst.engine.BACKENDS`)."""
-    from netsci_dst.dst.engine import BACKENDS
-
+    """Refuse an unknown execution backend (:data:`netsci_dst.backends.BACKENDS`)."""
     if backend not in BACKENDS:
         raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if available, else Apple MPS, else CPU. Anything else is passed to ``torch.device``."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

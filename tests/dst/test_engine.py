@@ -636,3 +636,39 @@ def test_close_removes_the_hooks():
     engine.close()
     train_step(model, opt, 0)
     assert engine.step == 0
+
+
+def test_topology_metrics_use_the_chain_anp_on_an_mlp_and_the_structure_anp_elsewhere():
+    from netsci_dst.analysis.anp import anp, anp_structure
+
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    engine = DSTEngine(mlp, opt, "set", density=0.2, total_steps=10, sparse_layers=["0", "2"], backend="dense")
+    masks = {n: m.numpy() for n, m in engine.masks.items()}
+    assert engine.is_chain()
+    chain = anp([masks["0"], masks["2"]])
+    assert engine.anp() == chain["overall"] and chain["sizes"] == [12, 10, 8]  # inputs counted, as in [CHT]
+    metrics = engine.topology_metrics()
+    assert metrics == {
+        "density": engine.overall_density(),
+        "anp": chain["overall"],
+        "overlap": None,  # no update yet
+        "updates": 0,
+        "frozen": False,
+    }
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v, self.o = (nn.Linear(8, 8) for _ in range(4))
+
+    att = Attention()
+    structure = Structure(["q", "k", "v", "o"], chains=[("v", "o")], coupled=[("q", "k")])
+    opt = torch.optim.SGD(att.parameters(), lr=0.1)
+    engine = DSTEngine(
+        att, opt, "set", density=0.2, total_steps=10, sparse_layers=["q", "k", "v", "o"], structure=structure
+    )
+    masks = {n: m.numpy() for n, m in engine.masks.items()}
+    assert not engine.is_chain()
+    assert engine.anp() == anp_structure(masks, structure)["overall"]

@@ -1,0 +1,211 @@
+"""The configurations of the training tasks: plain dataclasses, validated on creation, saved in every checkpoint.
+
+Importable without torch, so ``dstnet``'s options take their defaults and choices from here (one place for each
+default). :class:`TrainConfig` is the MLP's (:mod:`netsci_dst.train.mlp`), :class:`TransformerConfig` the
+Transformer's (:mod:`netsci_dst.train.transformer`), with its size presets :data:`PRESETS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsci_dst.errors import DstnetError
+from netsci_dst.train.settings import check_backend, check_limits, check_seed, resolved
+
+__all__ = ["PRESETS", "TrainConfig", "TransformerConfig", "default"]
+
+
+def default(config: type, name: str) -> Any:
+    """The default value of field ``name`` of the dataclass ``config`` (what a CLI option shows and uses)."""
+    for f in dataclasses.fields(config):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            break
+    raise KeyError(f"{config.__name__} has no field {name!r} with a default")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines an MLP training run (plain values; saved in every checkpoint)."""
+
+    method: str = "chts"
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    sparsity: float = 0.99
+    sizes: tuple[int, ...] = (784, 1568, 1568, 1568, 10)
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    download: bool = False
+    train_limit: int | None = None
+    test_limit: int | None = None
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 0.025
+    lr_end: float = 2.5e-4
+    lr_decay_fraction: float | None = 0.9
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"
+    save_every: int = 0
+    snapshot_masks: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.sizes = tuple(int(s) for s in self.sizes)
+        if not 0.0 <= self.sparsity < 1.0:
+            raise DstnetError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and self.lr_end >= 0):
+            raise DstnetError(f"learning rates must be positive, got lr={self.lr}, lr_end={self.lr_end}")
+        if self.lr_decay_fraction is not None and not (
+            isinstance(self.lr_decay_fraction, (int, float)) and 0.0 < self.lr_decay_fraction <= 1.0
+        ):
+            raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
+        if self.save_every < 0:
+            raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
+        check_limits(self, ("train_limit", "test_limit"))
+        check_seed(self.seed)
+        self.data_dir = resolved(self.data_dir)
+        check_backend(self.backend)
+
+    @property
+    def density(self) -> float:
+        return 1.0 - self.sparsity
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["sizes"] = list(self.sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise DstnetError(f"unknown training settings {sorted(unknown)}")
+        d = dict(d)
+        d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
+        d.setdefault("backend", "dense")  # runs made before the sparse backend
+        return cls(**d)
+
+
+#: Model and schedule sizes per preset; any field can still be overridden.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "d_model": 32, "n_heads": 2, "d_ff": 64, "n_layers": 1, "vocab_size": 1000,
+        "max_tokens": 1024, "steps": 200, "warmup": 50, "eval_every": 100, "lr_factor": 2.0,
+    },
+    "cpu": {
+        "d_model": 128, "n_heads": 4, "d_ff": 256, "n_layers": 3, "vocab_size": 4000,
+        "max_tokens": 2000, "steps": 1000, "warmup": 300, "eval_every": 250, "lr_factor": 1.0,
+    },
+    "paper": {
+        "d_model": 512, "n_heads": 8, "d_ff": 1024, "n_layers": 6, "vocab_size": 10000,
+        "max_tokens": 8192, "steps": 5000, "warmup": 1000, "eval_every": 500, "lr_factor": 2.0,
+    },
+}  # fmt: skip
+
+
+@dataclass
+class TransformerConfig:
+    """Everything that defines a translation run (plain values; saved in every checkpoint).
+
+    ``None`` sizes are taken from the preset. ``update_interval`` goes to the method unless
+    ``method_overrides`` sets it.
+    """
+
+    method: str = "chtss"
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    sparsity: float = 0.9
+    preset: str = "cpu"
+    d_model: int | None = None
+    n_heads: int | None = None
+    d_ff: int | None = None
+    n_layers: int | None = None
+    vocab_size: int | None = None
+    max_tokens: int | None = None
+    steps: int | None = None
+    warmup: int | None = None
+    eval_every: int | None = None
+    dropout: float = 0.1
+    label_smoothing: float = 0.1
+    lr_factor: float | None = None
+    rewarmup: int = 20
+    update_interval: int = 100
+    beta2: float = 0.998
+    beam: int = 2
+    data_dir: str | None = None
+    src: str = "en"
+    tgt: str = "de"
+    train_limit: int | None = None
+    val_limit: int | None = None
+    test_limit: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"
+    snapshot_masks: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise DstnetError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        for key, value in PRESETS[self.preset].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if not 0.0 <= self.sparsity < 1.0:
+            raise DstnetError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        for name in ("d_model", "n_heads", "d_ff", "n_layers", "vocab_size", "max_tokens", "steps", "warmup",
+                     "eval_every", "update_interval", "beam"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise DstnetError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0):
+            raise DstnetError("dropout and label smoothing must be in [0, 1)")
+        if self.lr_factor <= 0 or self.rewarmup < 0:
+            raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
+        check_backend(self.backend)
+        check_limits(self, ("train_limit", "val_limit", "test_limit"))
+        check_seed(self.seed)
+        self.data_dir = resolved(self.data_dir)
+        if self.src == self.tgt:
+            raise DstnetError(f"source and target languages are both {self.src!r}")
+
+    @property
+    def density(self) -> float:
+        return 1.0 - self.sparsity
+
+    def model_config(self, vocab_size: int, pad_id: int) -> dict[str, Any]:
+        """Keyword arguments of :class:`netsci_dst.models.transformer.TransformerConfig`."""
+        return {
+            "vocab_size": vocab_size,
+            "d_model": self.d_model,
+            "n_heads": self.n_heads,
+            "d_ff": self.d_ff,
+            "n_encoder_layers": self.n_layers,
+            "n_decoder_layers": self.n_layers,
+            "dropout": self.dropout,
+            "attention_dropout": self.dropout,
+            "pad_id": pad_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TransformerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise DstnetError(f"unknown training settings {sorted(unknown)}")
+        d = dict(d)
+        d.setdefault("backend", "dense")  # runs made before the sparse backend
+        return cls(**d)
