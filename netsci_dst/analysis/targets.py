@@ -174,8 +174,10 @@ def _load_checkpoint_target(path: Path, label: str | None = None) -> Target:
 
     ckpt = load_checkpoint(path)
     stack = stack_from_checkpoint(ckpt, path)
+    from netsci_dst.dst.history import read_history  # the one reader of engine history rows
+
     engine = ckpt.get("engine") or {}
-    history = [_plain_row(r) for r in engine.get("history", [])]
+    history = read_history(engine.get("history", []))
     metrics = [dict(r) for r in ckpt.get("metrics", [])]
     config = ckpt.get("config") or {}
     if label is None:
@@ -268,10 +270,6 @@ def _load_rundir(path: Path) -> Target:
         checkpoint=checkpoint,
         label=path.name or str(path),
     )
-
-
-def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v) for k, v in row.items()}
 
 
 def snapshot_update(path: str | os.PathLike) -> int:

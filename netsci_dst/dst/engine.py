@@ -60,6 +60,7 @@ import re
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ import torch
 from torch import nn
 
 from netsci_dst.backends import BACKENDS
+from netsci_dst.dst.history import LayerUpdate, layer_update, read_history, update_totals
 from netsci_dst.dst.init import swi_, swi_values
 from netsci_dst.dst.methods import MethodConfig, get_method
 from netsci_dst.dst.percolation import Structure, active_neurons, percolate
@@ -181,6 +183,24 @@ def _count(mask: torch.Tensor) -> int:
     return int(torch.count_nonzero(mask))
 
 
+@dataclass
+class _LayerWork:
+    """One layer through the phases of a topology update (:meth:`DSTEngine.update`)."""
+
+    name: str
+    before: torch.Tensor  # the mask before the update
+    grad: torch.Tensor | None  # the dense gradient, for the rules that read it
+    pruned: int = 0  # by the density schedule
+    remaining: int = 0  # links after removal, before percolation
+    kept: torch.Tensor | None = None  # the mask after removal (and percolation)
+    percolated: int = 0
+    removed: int = 0  # pruned + removed + percolated
+    regrown: int = 0
+    both: int = 0  # removed and regrown
+    links: int = 0  # after the update
+    final: torch.Tensor | None = None  # the mask after the update
+
+
 class DSTEngine:
     """Dynamic sparse training on the chosen Linear layers of any model, driven by the optimizer's step hooks.
 
@@ -272,7 +292,7 @@ class DSTEngine:
         self.step = 0
         self.n_updates = 0
         self.frozen = False
-        self.history: list[dict[str, Any]] = []
+        self.history: list[LayerUpdate] = []
         self.latest: dict[str, dict[str, torch.Tensor]] = {}
         self.init_topologies: dict[str, str] = {}
         self._dense_grad: dict[str, torch.Tensor] = {}
@@ -815,126 +835,127 @@ class DSTEngine:
         }
 
     @torch.no_grad()
-    def update(self) -> list[dict[str, Any]]:
+    def update(self) -> list[LayerUpdate]:
         """Run one topology update now (the hooks call it every ``update_interval`` steps); returns its rows.
 
-        Does nothing (returns ``[]``) for dense training or once the topology is frozen.
+        Four phases over one :class:`_LayerWork` record per layer: removal (schedule pruning, then the rule's
+        ``zeta`` share, layer by layer), percolation (the whole structure at once), regrowth and its application to
+        the weights, optimizer state and masks (layer by layer), and the record (:class:`LayerUpdate` rows in
+        :attr:`history`, after every layer has its new mask). Does nothing (returns ``[]``) for dense training or
+        once the topology is frozen.
         """
         if not self.layers or self.frozen:
             return []
         cfg = self.config
         tau = self.n_updates + 1
-        t = self.step
         zeta = cfg.zeta
         if cfg.zeta_schedule == "cosine":
-            zeta = cosine_zeta(cfg.zeta, t, self.topology_end)
-        temperature = self._temperature(t)
+            zeta = cosine_zeta(cfg.zeta, self.step, self.topology_end)
         grads = self._gradients()
         masks = self.masks
-        kw = dict(
-            alpha=cfg.soft_alpha,
-            temperature=temperature,
-            lam=cfg.mest_lambda,
-            ri_epsilon=cfg.ri_epsilon,
-            generator=self.generator,
-        )
-
-        kept: dict[str, torch.Tensor] = {}
-        pruned: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        for name in self.layers:
-            weight = self.weight(name)  # sparse backend: built for this layer only, freed after its removal
-            current = masks[name]
-            grad = grads.get(name)
-            nnz = _count(current)
-            n_prune = self._prune_count(name, tau, nnz)
-            if n_prune:
-                drop = select_removal(weight, current, n_prune, cfg.prune_removal, grad=grad, **kw)
-                current = current & ~drop
-            pruned[name] = n_prune
-            n_remove = int(zeta * (nnz - n_prune))  # the authors' int(n_ones * drop_fraction)
-            if n_remove:
-                drop = select_removal(weight, current, n_remove, cfg.removal, grad=grad, **kw)
-                current = current & ~drop
-            kept[name] = current
-            counts[name] = nnz - n_prune - n_remove
-        percolated = {name: 0 for name in self.layers}
+        work = [_LayerWork(name, masks[name], grads.get(name)) for name in self.layers]
+        for w in work:
+            self._remove(w, tau, zeta)
         if cfg.percolation:
-            kept, percolated = percolate(kept, self.structure)
-
-        finals: dict[str, torch.Tensor] = {}
-        rows = []
-        for name in self.layers:
-            before = masks[name]
-            after = kept[name]
-            n_after = counts[name] - int(percolated[name])
-            n_grow = self._grow_count(name, tau, n_after)
-            new = select_regrowth(
-                after,
-                n_grow,
-                cfg.regrowth,
-                grad=grads.get(name),
-                linkpred_method=cfg.linkpred,
-                temperature=cfg.regrow_temperature,
-                generator=self.generator,
-            )
-            # index work only: a few thousand links change, the layer has millions of entries
-            removed_idx = (before ^ after).reshape(-1).nonzero().squeeze(1)  # after is a subset of before
-            new_idx = new.reshape(-1).nonzero().squeeze(1)
-            readded = before.reshape(-1)[new_idx]  # new links that existed before: removed and regrown
-            n_both = _count(readded)
-            if cfg.readded_keep_weight:  # only links that are really gone, or really new, change
-                fresh_idx = new_idx[~readded]
-                changed = torch.cat([removed_idx[~new.reshape(-1)[removed_idx]], fresh_idx])
-            else:
-                fresh_idx = new_idx
-                changed = torch.cat([removed_idx, new_idx])
-            fresh_values = None
-            if cfg.regrow_init == "swi" and len(fresh_idx):
-                n_out, n_in = self._shapes[name]
-                fan = n_in if cfg.swi_fan == "in" else n_out
-                fresh_values = swi_values(
-                    (len(fresh_idx),), (n_after + n_grow) / (n_in * n_out), fan, cfg.swi_gain, self.generator
-                )
-            if self.backend == "sparse":
-                self._relink(name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
-                finals[name] = (after | new).reshape(before.shape)
-            else:
-                self._apply_dense(name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
-                finals[name] = self._modules[name].weight_mask
-            n_new = len(new_idx)
-            overlap = n_both / n_new if n_new else float("nan")
-            self.latest[name] = {"removed": removed_idx.cpu(), "regrown": new_idx.cpu()}
-            if cfg.early_stop and overlap > cfg.early_stop_threshold:
-                self.flags[name] = True
-            n_links = n_after + n_new
-            rows.append(
-                {
-                    "update": tau,
-                    "step": t,
-                    "layer": name,
-                    "pruned": pruned[name],
-                    "removed": len(removed_idx),
-                    "percolated": int(percolated[name]),
-                    "regrown": n_new,
-                    "both": n_both,
-                    "overlap": float(overlap),
-                    "links": n_links,
-                    "density": n_links / before.numel(),
-                }
-            )
-        for row in rows:
-            mask = finals[row["layer"]]
-            row["active_in"] = _count(mask.any(dim=0))
-            row["active_out"] = _count(mask.any(dim=1))
+            kept, percolated = percolate({w.name: w.kept for w in work}, self.structure)
+            for w in work:
+                w.kept, w.percolated = kept[w.name], int(percolated[w.name])
+        for w in work:
+            self._regrow_and_apply(w, tau)
+        rows = [self._record(w, tau) for w in work]
         self.history.extend(rows)
         for name, schedule in self.schedules.items():
             if isinstance(schedule, EMSSchedule):
-                self.ems_sparsity[name] = schedule.sparsity_after(t)
+                self.ems_sparsity[name] = schedule.sparsity_after(self.step)
         self.n_updates = tau
         if cfg.early_stop and all(self.flags.values()):
             self.frozen = True
         return rows
+
+    def _remove(self, w: _LayerWork, tau: int, zeta: float) -> None:
+        """Removal phase of one layer: the schedule's pruning, then ``int(zeta * links left)`` links by the rule
+        (the authors' ``int(n_ones * drop_fraction)``)."""
+        cfg = self.config
+        kw = dict(
+            alpha=cfg.soft_alpha,
+            temperature=self._temperature(self.step),
+            lam=cfg.mest_lambda,
+            ri_epsilon=cfg.ri_epsilon,
+            generator=self.generator,
+        )
+        weight = self.weight(w.name)  # sparse backend: built for this layer only, freed after its removal
+        current = w.before
+        nnz = _count(current)
+        w.pruned = self._prune_count(w.name, tau, nnz)
+        if w.pruned:
+            current = current & ~select_removal(weight, current, w.pruned, cfg.prune_removal, grad=w.grad, **kw)
+        n_remove = int(zeta * (nnz - w.pruned))
+        if n_remove:
+            current = current & ~select_removal(weight, current, n_remove, cfg.removal, grad=w.grad, **kw)
+        w.kept = current
+        w.remaining = nnz - w.pruned - n_remove
+
+    def _regrow_and_apply(self, w: _LayerWork, tau: int) -> None:
+        """Regrowth phase of one layer: choose the new links, then write the change into the backend (removed links
+        and new ones start from 0, or SWI values; their optimizer state is zeroed)."""
+        cfg = self.config
+        n_after = w.remaining - w.percolated
+        n_grow = self._grow_count(w.name, tau, n_after)
+        new = select_regrowth(
+            w.kept,
+            n_grow,
+            cfg.regrowth,
+            grad=w.grad,
+            linkpred_method=cfg.linkpred,
+            temperature=cfg.regrow_temperature,
+            generator=self.generator,
+        )
+        # index work only: a few thousand links change, the layer has millions of entries
+        removed_idx = (w.before ^ w.kept).reshape(-1).nonzero().squeeze(1)  # kept is a subset of before
+        new_idx = new.reshape(-1).nonzero().squeeze(1)
+        readded = w.before.reshape(-1)[new_idx]  # new links that existed before: removed and regrown
+        w.both = _count(readded)
+        if cfg.readded_keep_weight:  # only links that are really gone, or really new, change
+            fresh_idx = new_idx[~readded]
+            changed = torch.cat([removed_idx[~new.reshape(-1)[removed_idx]], fresh_idx])
+        else:
+            fresh_idx = new_idx
+            changed = torch.cat([removed_idx, new_idx])
+        fresh_values = None
+        if cfg.regrow_init == "swi" and len(fresh_idx):
+            n_out, n_in = self._shapes[w.name]
+            fan = n_in if cfg.swi_fan == "in" else n_out
+            fresh_values = swi_values(
+                (len(fresh_idx),), (n_after + n_grow) / (n_in * n_out), fan, cfg.swi_gain, self.generator
+            )
+        if self.backend == "sparse":
+            self._relink(w.name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
+            w.final = (w.kept | new).reshape(w.before.shape)
+        else:
+            self._apply_dense(w.name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
+            w.final = self._modules[w.name].weight_mask
+        w.removed, w.regrown, w.links = len(removed_idx), len(new_idx), n_after + len(new_idx)
+        self.latest[w.name] = {"removed": removed_idx.cpu(), "regrown": new_idx.cpu()}
+
+    def _record(self, w: _LayerWork, tau: int) -> LayerUpdate:
+        """Record phase of one layer: its history row, and CHT's early-stop flag from its overlap ratio."""
+        row = layer_update(
+            tau,
+            self.step,
+            w.name,
+            pruned=w.pruned,
+            removed=w.removed,
+            percolated=w.percolated,
+            regrown=w.regrown,
+            both=w.both,
+            links=w.links,
+            cells=self._cells(w.name),
+            active_in=_count(w.final.any(dim=0)),
+            active_out=_count(w.final.any(dim=1)),
+        )
+        if self.config.early_stop and row["overlap"] > self.config.early_stop_threshold:
+            self.flags[w.name] = True
+        return row
 
     def _apply_dense(
         self,
@@ -1008,26 +1029,14 @@ class DSTEngine:
         return out
 
     def last_update_summary(self) -> dict[str, Any]:
-        """The latest update over all layers: ``update``, ``step``, ``removed``, ``regrown``, ``overlap`` (of all
-        layers together), ``links``, ``density``; ``{}`` before the first update."""
+        """The latest update over all layers (:func:`~netsci_dst.dst.history.update_totals`): ``update``, ``step``,
+        ``removed``, ``regrown``, ``both``, ``overlap`` (of all layers together), ``links``, ``density``; ``{}``
+        before the first update."""
         if not self.history:
             return {}
         last = self.history[-1]["update"]
-        rows = [r for r in self.history if r["update"] == last]
-        regrown = sum(r["regrown"] for r in rows)
-        # rows written before "both" was recorded: rebuilt from the overlap ratio (exact: both <= regrown)
-        both = sum(r.get("both", round(r["overlap"] * r["regrown"])) for r in rows if r["regrown"])
-        links = sum(r["links"] for r in rows)
-        size = sum(self._cells(r["layer"]) for r in rows)
-        return {
-            "update": last,
-            "step": rows[0]["step"],
-            "removed": sum(r["removed"] for r in rows),
-            "regrown": regrown,
-            "overlap": both / regrown if regrown else float("nan"),
-            "links": links,
-            "density": links / size,
-        }
+        cells = {name: self._cells(name) for name in self.layers}
+        return update_totals((r for r in self.history if r["update"] == last), cells)
 
     def overall_density(self) -> float:
         """Links of all sparse layers over their total size (1.0 for dense training)."""
@@ -1159,7 +1168,7 @@ class DSTEngine:
             step, updates = int(state["step"]), int(state["n_updates"])
             frozen = bool(state["frozen"])
             flags = {name: bool(state["flags"][name]) for name in self.layers}
-            history = copy.deepcopy(list(state["history"]))
+            history = read_history(state["history"])
             latest = {
                 name: {key: torch.as_tensor(idx, dtype=torch.int64).clone() for key, idx in sets.items()}
                 for name, sets in dict(state["latest"]).items()
