@@ -1,7 +1,7 @@
 """The dynamic sparse training engine: masks on a model's Linear layers, kept sparse through an ordinary loop.
 
-:class:`DSTEngine` attaches a boolean mask to each chosen ``nn.Linear`` (registered as the buffer ``weight_mask``,
-so it travels in ``model.state_dict()``), initialises the masks with a topology generator and the weights with
+:class:`DSTEngine` attaches a boolean mask to each chosen ``nn.Linear`` or Hugging Face ``Conv1D`` (registered as
+the buffer ``weight_mask`` in the layer's own weight layout, so it travels in ``model.state_dict()``), initialises the masks with a topology generator and the weights with
 sparse weight initialisation (SWI), and hooks the optimizer so that a plain loop stays unchanged::
 
     engine = DSTEngine(model, optimizer, "chts", density=0.01, total_steps=n_steps, update_interval=1875)
@@ -132,16 +132,37 @@ STATE_FORMAT = 1
 LayerSpec = None | str | Callable[[str, nn.Module], bool] | Iterable[str]
 
 
+def is_transposed(module: nn.Module) -> bool:
+    """Whether ``module`` is a matrix layer that stores its weight as ``(n_in, n_out)``: Hugging Face's ``Conv1D``
+    (GPT-2 and its relatives: ``y = x W + b`` with ``W`` of shape ``(nx, nf)``), recognised by its class name and
+    its ``nf`` attribute, so that ``transformers`` need not be installed."""
+    weight = getattr(module, "weight", None)
+    return (
+        type(module).__name__ == "Conv1D"
+        and isinstance(getattr(module, "nf", None), int)
+        and isinstance(weight, torch.Tensor)
+        and weight.dim() == 2
+        and weight.shape[1] == module.nf
+    )
+
+
+def is_matrix_layer(module: nn.Module) -> bool:
+    """The layers the engine can make sparse: ``nn.Linear`` (and subclasses) and Hugging Face's ``Conv1D``."""
+    return isinstance(module, nn.Linear) or is_transposed(module)
+
+
 def select_sparse_layers(model: nn.Module, sparse_layers: LayerSpec = None) -> list[str]:
-    """Names of the ``nn.Linear`` modules of ``model`` to make sparse.
+    """Names of the matrix layers (``nn.Linear``, Hugging Face ``Conv1D``: :func:`is_matrix_layer`) of ``model``
+    to make sparse.
 
     Args:
         model: any module.
-        sparse_layers: None (every Linear but the last, in module order), a regular expression (``re.search``
-            on the module name), a predicate ``f(name, module) -> bool`` applied to the Linear modules, or an
-            explicit list of names (kept in the given order, which defines the default percolation chain).
+        sparse_layers: None (every matrix layer but the last, in module order), a regular expression
+            (``re.search`` on the module name), a predicate ``f(name, module) -> bool`` applied to the matrix
+            layers, or an explicit list of names (kept in the given order, which defines the default percolation
+            chain).
     """
-    linears = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear)]
+    linears = [(name, mod) for name, mod in model.named_modules() if is_matrix_layer(mod)]
     known = dict(linears)
     if sparse_layers is None:
         names = [name for name, _ in linears[:-1]]
@@ -158,7 +179,7 @@ def select_sparse_layers(model: nn.Module, sparse_layers: LayerSpec = None) -> l
         unknown = [n for n in names if n not in known]
         if unknown:
             raise DstnetError(
-                f"sparse_layers: {unknown} are not nn.Linear modules of the model (Linear: {list(known)})"
+                f"sparse_layers: {unknown} are not Linear (or Conv1D) modules of the model (those: {list(known)})"
             )
         if len(set(names)) != len(names):
             raise DstnetError(f"sparse_layers: duplicate names in {names}")
@@ -311,9 +332,15 @@ class DSTEngine:
                 sparse_layers = list(structure.layers)
             self.layers = select_sparse_layers(model, sparse_layers)
             if not self.layers:
-                raise DstnetError("no sparse layers selected (the model needs at least two Linear layers by default)")
+                raise DstnetError(
+                    "no sparse layers selected (by default the model needs at least two Linear or Conv1D layers)"
+                )
         self._modules: dict[str, Any] = {name: model.get_submodule(name) for name in self.layers}
-        self._shapes: dict[str, tuple[int, int]] = {n: tuple(self._modules[n].weight.shape) for n in self.layers}
+        # layers storing (n_in, n_out) weights (Conv1D): the engine works on their (n_out, n_in) transposed view
+        self._transposed = {name for name in self.layers if is_transposed(self._modules[name])}
+        self._shapes: dict[str, tuple[int, int]] = {
+            n: tuple(self._oriented(n, self._modules[n].weight).shape) for n in self.layers
+        }
         self.flags: dict[str, bool] = {name: False for name in self.layers}
         self.structure = self._build_structure(structure)
         self.device = self._check_devices()
@@ -382,18 +409,14 @@ class DSTEngine:
                 raise DstnetError(
                     f"the structure's layers {list(structure.layers)} differ from the sparse layers {self.layers}"
                 )
-            shapes = {
-                n: torch.empty(self._modules[n].weight.shape, dtype=torch.bool, device="meta") for n in self.layers
-            }
+            shapes = {n: torch.empty(self._shapes[n], dtype=torch.bool, device="meta") for n in self.layers}
             structure.check(shapes)
             self.structure_source = "given"
             return structure
         inferred = infer_structure(self.layers) if self.layers else None
         if inferred is not None:  # LLaMA, BERT, GPT-2 or dstnet's Transformer names
             structure, family = inferred
-            shapes = {
-                n: torch.empty(self._modules[n].weight.shape, dtype=torch.bool, device="meta") for n in self.layers
-            }
+            shapes = {n: torch.empty(self._shapes[n], dtype=torch.bool, device="meta") for n in self.layers}
             try:
                 structure.check(shapes)
             except DstnetError:
@@ -402,8 +425,7 @@ class DSTEngine:
                 self.structure_source = f"names ({family})"
                 return structure
         chained = all(
-            self._modules[a].weight.shape[0] == self._modules[b].weight.shape[1]
-            for a, b in zip(self.layers[:-1], self.layers[1:], strict=False)
+            self._shapes[a][0] == self._shapes[b][1] for a, b in zip(self.layers[:-1], self.layers[1:], strict=False)
         )
         if chained:
             self.structure_source = "shapes"
@@ -439,9 +461,15 @@ class DSTEngine:
             return "dense"  # nothing is sparse
         dtypes = {self._modules[n].weight.dtype for n in self.layers}
         supported = dtypes <= {torch.float32, torch.float64}
+        if backend == "sparse" and self._transposed:
+            raise DstnetError(
+                f"the sparse backend replaces nn.Linear layers; {sorted(self._transposed)} are Conv1D: use "
+                "backend='dense' (or 'auto')"
+            )
         if backend == "auto":
             cpu = self.device.type == "cpu"
-            return "sparse" if cpu and supported and self.density <= AUTO_SPARSE_DENSITY else "dense"
+            small = self.density <= AUTO_SPARSE_DENSITY
+            return "sparse" if cpu and supported and small and not self._transposed else "dense"
         if backend == "sparse" and self.device.type != "cpu":
             raise DstnetError(
                 f"the sparse backend runs on the CPU (its kernels are compiled with numba); the model is on "
@@ -546,7 +574,7 @@ class DSTEngine:
         with torch.no_grad():
             for i, name in enumerate(self.layers):
                 module = self._modules[name]
-                weight = module.weight
+                weight = self._oriented(name, module.weight)
                 n_out, n_in = weight.shape
                 gen_name, params, fell_back = self._init_generator(n_in, n_out, data)
                 if fell_back:
@@ -560,7 +588,7 @@ class DSTEngine:
                     del module._buffers["weight_mask"]
                 elif hasattr(module, "weight_mask"):
                     raise DstnetError(f"layer {name!r} already has an attribute 'weight_mask' that is not a buffer")
-                module.register_buffer("weight_mask", mask)
+                module.register_buffer("weight_mask", self._oriented(name, mask).contiguous())  # stored as the weight
                 if self.config.weight_init in ("swi", "kaiming"):
                     gen = torch.Generator(device=weight.device)
                     gen.manual_seed(self._derived_seed("swi", i))
@@ -570,9 +598,9 @@ class DSTEngine:
                         swi_(weight, mask, self.config.swi_gain, generator=gen, density=1.0)
                 else:
                     weight.masked_fill_(~mask, 0)
-                if weight.grad is not None:
-                    weight.grad.masked_fill_(~mask, 0)
-                self._zero_state(weight, mask)
+                if module.weight.grad is not None:
+                    module.weight.grad.masked_fill_(~module.weight_mask, 0)
+                self._zero_state(module.weight, module.weight_mask)
         if fallbacks:
             reason = (
                 "no calibration data was given"
@@ -603,13 +631,25 @@ class DSTEngine:
         from the links on the sparse one."""
         if self.backend == "sparse":
             return {name: self._modules[name].mask() for name in self.layers}
-        return {name: self._modules[name].weight_mask for name in self.layers}
+        return {name: self._oriented(name, self._modules[name].weight_mask) for name in self.layers}
 
     def weight(self, name: str) -> torch.Tensor:
-        """The dense ``(n_out, n_in)`` weight of sparse layer ``name``: the live Parameter on the dense backend, a
-        fresh tensor (zeros off the links) on the sparse one."""
+        """The dense ``(n_out, n_in)`` weight of sparse layer ``name``: the live Parameter on the dense backend (its
+        transposed view for a Conv1D), a fresh tensor (zeros off the links) on the sparse one."""
         module = self._modules[name]
-        return module.dense_weight() if self.backend == "sparse" else module.weight
+        return module.dense_weight() if self.backend == "sparse" else self._oriented(name, module.weight)
+
+    def _oriented(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` (stored as layer ``name`` stores its weight) as ``(n_out, n_in)``: a view, transposed for a
+        Conv1D."""
+        return tensor.T if name in self._transposed else tensor
+
+    def _native_index(self, name: str, flat_idx: torch.Tensor) -> torch.Tensor:
+        """Flat indices into the ``(n_out, n_in)`` view of layer ``name`` as flat indices into its storage."""
+        if name not in self._transposed:
+            return flat_idx
+        n_out, n_in = self._shapes[name]
+        return (flat_idx % n_in) * n_out + flat_idx // n_in
 
     def parameter(self, name: str) -> nn.Parameter:
         """The Parameter the optimizer holds for layer ``name``'s weights (``weight``, or ``values`` if sparse)."""
@@ -709,7 +749,7 @@ class DSTEngine:
                 if grad is None:
                     continue
                 if stash:
-                    self._dense_grad[name] = grad.detach().clone()
+                    self._dense_grad[name] = self._oriented(name, grad.detach()).contiguous().clone()
                 self._keep_links_only(name, grad)
         if due and self.config.skip_step_on_update:
             # the authors' MLP loop skips optimizer.step() on an update step: with no gradient, every torch
@@ -800,8 +840,8 @@ class DSTEngine:
         grads = {}
         for name in self.layers:
             grad = self._dense_grad.get(name)
-            if grad is None and self.backend == "dense":
-                grad = self._modules[name].weight.grad
+            if grad is None and self.backend == "dense" and self._modules[name].weight.grad is not None:
+                grad = self._oriented(name, self._modules[name].weight.grad)
             if grad is None:
                 raise DstnetError(
                     f"method {self.config.name!r} needs the dense gradient of layer {name!r} for its update: call "
@@ -933,7 +973,7 @@ class DSTEngine:
             w.final = (w.kept | new).reshape(w.before.shape)
         else:
             self._apply_dense(w.name, removed_idx, new_idx, changed, fresh_idx, fresh_values)
-            w.final = self._modules[w.name].weight_mask
+            w.final = self._oriented(w.name, self._modules[w.name].weight_mask)
         w.removed, w.regrown, w.links = len(removed_idx), len(new_idx), n_after + len(new_idx)
         self.latest[w.name] = {"removed": removed_idx.cpu(), "regrown": new_idx.cpu()}
 
@@ -966,7 +1006,11 @@ class DSTEngine:
         fresh_idx: torch.Tensor,
         fresh_values: torch.Tensor | None,
     ) -> None:
-        """Dense backend: write one layer's update into its weight, gradient, optimizer state and mask buffer."""
+        """Dense backend: write one layer's update into its weight, gradient, optimizer state and mask buffer (the
+        indices address the ``(n_out, n_in)`` view; a Conv1D stores the transpose)."""
+        removed_idx, new_idx, changed, fresh_idx = (
+            self._native_index(name, idx) for idx in (removed_idx, new_idx, changed, fresh_idx)
+        )
         module = self._modules[name]
         weight = module.weight
         _fill_flat(weight, changed, 0)  # removed links go, new links start from 0
@@ -1202,7 +1246,7 @@ class DSTEngine:
         """Make ``mask`` the links of layer ``name``; links that go lose weight, gradient and state, new ones start
         at 0."""
         if self.backend == "dense":
-            self._modules[name].weight_mask.copy_(mask)
+            self._oriented(name, self._modules[name].weight_mask).copy_(mask)
             return
         old = torch.from_numpy(self._modules[name].topology.flat_index())
         new = mask.reshape(-1).nonzero().squeeze(1).cpu()

@@ -500,7 +500,7 @@ def test_layer_selection():
     assert select_sparse_layers(model, "^[02]$") == ["0", "2"]
     assert select_sparse_layers(model, lambda name, mod: mod.out_features == 8) == ["0", "2", "4"]
     assert select_sparse_layers(model, ["2", "4"]) == ["2", "4"]
-    with pytest.raises(DstnetError, match="not nn.Linear"):
+    with pytest.raises(DstnetError, match="not Linear \\(or Conv1D\\) modules"):
         select_sparse_layers(model, ["1"])
 
 

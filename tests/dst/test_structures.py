@@ -8,6 +8,7 @@ from torch import nn
 
 from netsci_dst.dst.engine import DSTEngine
 from netsci_dst.dst.structures import infer_structure, is_sequential_container
+from netsci_dst.errors import DstnetError
 
 
 class Block(nn.Module):
@@ -102,3 +103,85 @@ def test_a_chain_inferred_only_from_shapes_warns_unless_the_layers_are_a_numbere
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DSTEngine(seq, torch.optim.SGD(seq.parameters(), lr=0.1), "set", density=0.3, total_steps=10)
+
+
+class Conv1D(nn.Module):
+    """Hugging Face's GPT-2 Conv1D, rewritten for the test (no download): ``y = x W + b``, ``W`` of shape (nx, nf)."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.randn(nx, nf) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(nf))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], self.nf)
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, d=16):
+        super().__init__()
+        self.attn = nn.Module()
+        self.attn.c_attn, self.attn.c_proj = Conv1D(3 * d, d), Conv1D(d, d)
+        self.mlp = nn.Module()
+        self.mlp.c_fc, self.mlp.c_proj = Conv1D(4 * d, d), Conv1D(d, 4 * d)
+
+    def forward(self, x):
+        q, k, v = self.attn.c_attn(x).chunk(3, dim=-1)
+        att = torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v
+        x = x + self.attn.c_proj(att)
+        return x + self.mlp.c_proj(torch.relu(self.mlp.c_fc(x)))
+
+
+class TinyGPT2(nn.Module):
+    def __init__(self, d=16, vocab=20):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.h = nn.ModuleList([GPT2Block(d), GPT2Block(d)])
+        self.lm_head = nn.Linear(d, vocab)
+
+    def forward(self, tokens):
+        x = self.wte(tokens)
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(x)
+
+
+def test_a_gpt2_style_conv1d_model_trains_with_chts_and_percolates_along_its_mlp_chain():
+    from netsci_dst.dst.engine import DSTEngine, is_transposed
+
+    torch.manual_seed(0)
+    model = TinyGPT2()
+    assert is_transposed(model.h[0].attn.c_attn) and not is_transposed(model.lm_head)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    engine = DSTEngine(model, opt, "chts", density=0.3, total_steps=40, update_interval=5, sparse_layers=r"^h\.")
+    assert engine.structure_source == "names (gpt2)" and engine.backend == "dense"  # auto: Conv1D stays dense
+    assert engine.structure.chains == (("h.0.mlp.c_fc", "h.0.mlp.c_proj"), ("h.1.mlp.c_fc", "h.1.mlp.c_proj"))
+    fc = model.h[0].mlp.c_fc
+    assert fc.weight_mask.shape == fc.weight.shape == (16, 64)  # stored as the weight is
+    assert engine.masks["h.0.mlp.c_fc"].shape == (64, 16)  # seen as (n_out, n_in)
+    tokens = torch.randint(0, 20, (8, 6))
+    first = None
+    for _ in range(20):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(tokens[:, :-1]).reshape(-1, 20), tokens[:, 1:].reshape(-1))
+        first = first if first is not None else loss.item()
+        loss.backward()
+        opt.step()
+    assert engine.n_updates == 4 and loss.item() < first  # updates at steps 5, 10, 15, 20
+    for name in engine.layers:
+        module = model.get_submodule(name)
+        mask = module.weight_mask
+        assert torch.equal(engine.masks[name], mask.T)
+        assert bool((module.weight[~mask] == 0).all())  # off-link weights exactly 0 in the stored layout
+        for buf in opt.state[module.weight].values():
+            if buf.shape == mask.shape:
+                assert bool((buf[~mask] == 0).all())  # and the AdamW moments too
+        assert int(mask.sum()) == engine.history[-1]["links"] or name != engine.layers[-1]
+    # percolation along c_fc -> c_proj: a hidden MLP unit with no input link has no output link either
+    for block in ("h.0", "h.1"):
+        fc, proj = engine.masks[f"{block}.mlp.c_fc"], engine.masks[f"{block}.mlp.c_proj"]
+        assert torch.equal(fc.any(dim=1), proj.any(dim=0))
+    with pytest.raises(DstnetError, match="the sparse backend replaces nn.Linear layers"):
+        DSTEngine(TinyGPT2(), torch.optim.SGD(TinyGPT2().parameters(), lr=0.1), "set", density=0.3, total_steps=10,
+                  sparse_layers=r"^h\.", backend="sparse")  # fmt: skip
