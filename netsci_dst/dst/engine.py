@@ -1,8 +1,9 @@
 """The dynamic sparse training engine: masks on a model's Linear layers, kept sparse through an ordinary loop.
 
 :class:`DSTEngine` attaches a boolean mask to each chosen ``nn.Linear`` or Hugging Face ``Conv1D`` (registered as
-the buffer ``weight_mask`` in the layer's own weight layout, so it travels in ``model.state_dict()``), initialises the masks with a topology generator and the weights with
-sparse weight initialisation (SWI), and hooks the optimizer so that a plain loop stays unchanged::
+the buffer ``weight_mask`` in the layer's own weight layout, so it travels in ``model.state_dict()``), initialises
+the masks with a topology generator and the weights with sparse weight initialisation (SWI), and hooks the
+optimizer so that a plain loop stays unchanged::
 
     engine = DSTEngine(model, optimizer, "chts", density=0.01, total_steps=n_steps, update_interval=1875)
     for x, y in loader:
