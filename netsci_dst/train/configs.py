@@ -14,7 +14,17 @@ from typing import Any
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.settings import check_backend, check_limits, check_seed, resolved
 
-__all__ = ["PRESETS", "TrainConfig", "TransformerConfig", "default"]
+__all__ = ["PRESETS", "TrainConfig", "TransformerConfig", "default", "from_plain"]
+
+
+def from_plain(config: type, values: dict[str, Any], **older: Any) -> Any:
+    """The configuration ``config`` from a checkpoint's plain dict: unknown keys refused, and the settings added to
+    dstnet since a run was made set to what such runs used (``older``; ``backend``: dense, before the sparse one)."""
+    known = {f.name for f in dataclasses.fields(config)}
+    unknown = set(values) - known
+    if unknown:
+        raise DstnetError(f"unknown training settings {sorted(unknown)}")
+    return config(**{"backend": "dense", **older, **values})
 
 
 def default(config: type, name: str) -> Any:
@@ -87,14 +97,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise DstnetError(f"unknown training settings {sorted(unknown)}")
-        d = dict(d)
-        d.setdefault("lr_decay_fraction", None)  # runs made before it: the per-step decay over all steps
-        d.setdefault("backend", "dense")  # runs made before the sparse backend
-        return cls(**d)
+        # runs made before lr_decay_fraction: the per-step decay over all steps
+        return from_plain(cls, d, lr_decay_fraction=None)
 
 
 #: Model and schedule sizes per preset; any field can still be overridden.
@@ -202,10 +206,4 @@ class TransformerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TransformerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise DstnetError(f"unknown training settings {sorted(unknown)}")
-        d = dict(d)
-        d.setdefault("backend", "dense")  # runs made before the sparse backend
-        return cls(**d)
+        return from_plain(cls, d)

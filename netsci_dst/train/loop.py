@@ -40,7 +40,7 @@ from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import checked_int, checked_records, checked_rng, load_checkpoint, save_checkpoint
 from netsci_dst.train.rundir import RunDir
 
-__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume", "task_class"]
+__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume", "task_class", "topology_text"]
 
 
 class Task(ABC):
@@ -158,6 +158,12 @@ def register_task(cls: type[Task]) -> type[Task]:
         raise ValueError(f"a task of kind {cls.kind!r} is already registered ({TASKS[cls.kind].__name__})")
     TASKS[cls.kind] = cls
     return cls
+
+
+def topology_text(record: dict[str, Any]) -> str:
+    """The end of every task's progress line: the engine's topology fields and the time of a record."""
+    overlap = "-" if record["overlap"] is None else f"{record['overlap']:.3f}"
+    return f"density {record['density']:.4f}  ANP {record['anp']:.3f}  overlap {overlap}  {record['seconds']:.1f}s"
 
 
 def _kind_name(kind: str) -> str:

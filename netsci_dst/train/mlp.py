@@ -25,7 +25,7 @@ from torch import nn
 
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.configs import TrainConfig
-from netsci_dst.train.loop import Task, Trainer, register_task
+from netsci_dst.train.loop import Task, Trainer, register_task, topology_text
 from netsci_dst.train.settings import pick_device
 
 __all__ = ["MLPTask", "MLPTrainer", "TrainConfig", "evaluate", "learning_rate", "load_data"]
@@ -224,11 +224,9 @@ class MLPTask(Task):
         }
 
     def format_record(self, r: dict[str, Any]) -> str:
-        overlap = "-" if r["overlap"] is None else f"{r['overlap']:.3f}"
         return (
             f"epoch {r['epoch']:>3}  loss {r['train_loss']:.4f}  train {r['train_acc']:.4f}  "
-            f"test {r['test_acc']:.4f}  density {r['density']:.4f}  ANP {r['anp']:.3f}  overlap {overlap}  "
-            f"{r['seconds']:.1f}s"
+            f"test {r['test_acc']:.4f}  {topology_text(r)}"
         )
 
 

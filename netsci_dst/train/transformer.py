@@ -29,7 +29,7 @@ from torch import nn
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind
 from netsci_dst.train.configs import PRESETS, TransformerConfig
-from netsci_dst.train.loop import Task, Trainer, register_task
+from netsci_dst.train.loop import Task, Trainer, register_task, topology_text
 from netsci_dst.train.rundir import RunDir
 from netsci_dst.train.settings import pick_device
 
@@ -251,11 +251,9 @@ class TransformerTask(Task):
         }
 
     def format_record(self, r: dict[str, Any]) -> str:
-        overlap = "-" if r["overlap"] is None else f"{r['overlap']:.3f}"
         return (
             f"step {r['step']:>6}  loss {r['train_loss']:.3f}  val loss {r['val_loss']:.3f}  "
-            f"val BLEU {r['val_bleu']:.2f}  density {r['density']:.4f}  ANP {r['anp']:.3f}  overlap {overlap}  "
-            f"{r['seconds']:.1f}s"
+            f"val BLEU {r['val_bleu']:.2f}  {topology_text(r)}"
         )
 
 
