@@ -70,6 +70,7 @@ def main() -> None:
       dstnet linkpred topo.npz --method CH3-L3 --top 10
       dstnet train mlp --method chts --sparsity 0.99 --epochs 30 --out runs/chts
       dstnet train transformer --method chtss --sparsity 0.9 --out runs/tf
+      dstnet train lm --method chtss --sparsity 0.7 --out runs/lm
       dstnet translate runs/tf "a dog runs on the beach."
       dstnet analyze runs/chts/checkpoints/latest.pt --elm
       dstnet plot runs/chts --kind evolution -o evolution.png
@@ -82,6 +83,7 @@ def _register() -> None:
     from netsci_dst.cli.export import export
     from netsci_dst.cli.generate import generate
     from netsci_dst.cli.linkpred import linkpred
+    from netsci_dst.cli.lm import train_lm  # noqa: F401  (registers `dstnet train lm`)
     from netsci_dst.cli.plot import plot
     from netsci_dst.cli.train import methods, train
     from netsci_dst.cli.translate import evaluate, translate

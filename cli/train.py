@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import click
@@ -42,13 +45,13 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 
 def _check_resume(ctx: click.Context, resume: str) -> dict:
     """``--resume`` takes the run's saved settings: refuse other options (but ``--backend``: checkpoints move between
-    backends), and a folder without a checkpoint. Returns the changes to apply."""
+    backends, and ``--nproc``), and a folder without a checkpoint. Returns the changes to apply."""
     if not resume.strip():
         raise DstnetError("--resume needs the run directory to continue, got an empty name")
     given = [
         p.name
         for p in ctx.command.params
-        if p.name not in ("resume", "quiet", "backend")
+        if p.name not in ("resume", "quiet", "backend", "nproc")
         and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
     ]
     if given:
@@ -58,6 +61,37 @@ def _check_resume(ctx: click.Context, resume: str) -> dict:
     if ctx.get_parameter_source("backend") != click.core.ParameterSource.DEFAULT:
         return {"backend": ctx.params["backend"]}
     return {}
+
+
+def processes_option(command):
+    """The ``--nproc N`` option of a training command: with N > 1 (and not already under torchrun), run the same
+    command line under ``python -m torch.distributed.run --standalone --nproc-per-node N`` and exit with its status;
+    under torchrun, only rank 0 prints (see :mod:`netsci_dst.train.distributed`)."""
+
+    @click.option(
+        "--nproc",
+        type=click.IntRange(1, 1024),
+        default=1,
+        show_default=True,
+        help="Processes to train with on this machine (data-parallel over torch.distributed: gloo on the CPU, NCCL "
+        "on GPUs); the same as 'torchrun --nproc-per-node N -m netsci_dst.cli ...'. Also allowed with --resume.",
+    )
+    @functools.wraps(command)
+    def wrapper(*args, nproc, **kwargs):
+        if nproc > 1 and "LOCAL_RANK" not in os.environ:
+            argv, rest = [], iter(sys.argv[1:])
+            for word in rest:
+                if word == "--nproc":
+                    next(rest, None)
+                elif not word.startswith("--nproc="):
+                    argv.append(word)
+            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+            sys.exit(subprocess.call([*launcher, "-m", "netsci_dst.cli", *argv]))
+        if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 speaks for all
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+        return command(*args, **kwargs)
+
+    return wrapper
 
 
 def backend_option(auto_means: str):
@@ -146,6 +180,7 @@ def train() -> None:
     help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+@processes_option
 @click.pass_context
 def train_mlp(
     ctx,
@@ -368,6 +403,7 @@ def _show_recipe(recipe) -> None:
     help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
+@processes_option
 @click.pass_context
 def train_transformer(ctx, overrides, resume, quiet, out, **options):
     """Train a sparse encoder-decoder Transformer for translation on Multi30k (en -> de), with BLEU.

@@ -13,11 +13,9 @@ of "Attention Is All You Need" (Vaswani et al., 2017) and fairseq.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import tempfile
-import zlib
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -42,30 +40,14 @@ def bundled_multi30k_dir() -> Path:
 
 
 def _read_lines(directory: Path, prefix: str, lang: str) -> list[str]:
-    """Lines of ``{prefix}.{lang}`` or ``{prefix}.{lang}.gz`` (UTF-8), each without trailing whitespace."""
+    """Lines of ``{prefix}.{lang}`` or ``{prefix}.{lang}.gz`` (:func:`netsci_dst.data.text.read_lines`)."""
+    from netsci_dst.data.text import read_lines
+
     candidates = [directory / f"{prefix}.{lang}", directory / f"{prefix}.{lang}.gz"]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise DstnetError(f"{directory}: missing {prefix}.{lang}[.gz]")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
-    except (OSError, EOFError, zlib.error) as e:
-        raise DstnetError(f"{path}: not a readable gzip file ({e})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DstnetError(f"{path}: not UTF-8 text (line {line}, byte {e.start})") from None
-    if not text.strip():
-        raise DstnetError(f"{path}: empty file")
-    lines = text.split("\n")  # not splitlines(): it would also split on U+2028, U+0085... and misalign the corpus
-    if lines[-1] == "":
-        lines.pop()
-    return [line.rstrip() for line in lines]
+    return read_lines(path)
 
 
 def load_multi30k(
@@ -261,12 +243,19 @@ def _write_atomic(path: Path, text: str) -> None:
 def cached_tokenizer(
     pairs: Sequence[tuple[str, str]], vocab_size: int = 8000, cache: str | Path | None = None
 ) -> SubwordTokenizer:
-    """A joint tokenizer trained on every source and target sentence of ``pairs``, cached on disk.
+    """A joint tokenizer trained on every source and target sentence of ``pairs``, cached on disk
+    (:func:`cached_text_tokenizer`)."""
+    return cached_text_tokenizer([s for pair in pairs for s in pair], vocab_size, cache)
+
+
+def cached_text_tokenizer(
+    texts: Sequence[str], vocab_size: int = 8000, cache: str | Path | None = None
+) -> SubwordTokenizer:
+    """A tokenizer trained on ``texts``, cached on disk.
 
     The JSON lives in ``cache`` (default ``cache_dir()/tokenizers``) under a name keyed by the SHA-256 of the training
     text, the vocabulary size and the ``tokenizers`` version; an unreadable cache file is retrained and replaced.
     """
-    texts = [s for pair in pairs for s in pair]
     digest = hashlib.sha256()
     digest.update(f"dstnet-bpe v{_CACHE_FORMAT} tokenizers {tokenizers.__version__} vocab {vocab_size}\n".encode())
     for s in texts:

@@ -53,7 +53,7 @@ SWI_FANS = ("in", "out")
 REGROW_INITS = ("zero", "swi")
 
 #: The model families with their own recipes: the paper MLP and the encoder-decoder Transformer.
-FAMILIES = ("mlp", "transformer")
+FAMILIES = ("mlp", "transformer", "llm")
 #: Where a recipe comes from (see :class:`Recipe`).
 ORIGINS = ("code", "assembled", "paper")
 
@@ -293,7 +293,7 @@ class Recipe:
 
     Attributes:
         name: the name users type (``dstnet train mlp --method NAME``).
-        family: ``"mlp"`` or ``"transformer"``.
+        family: ``"mlp"``, ``"transformer"`` or ``"llm"``.
         summary: one line for ``dstnet methods``.
         config: the :class:`MethodConfig`.
         source: where the recipe comes from: repository, commit, file and lines, or the paper's section.
@@ -354,6 +354,37 @@ _SIGMOID = dict(
 )
 
 #: The authors' Transformer CHTs (iwslt_CHTs.sh); CHTss on the Transformer adds the density decay to it.
+#: Common to the LLM code (llm/torchrun_main.py and llm/dst_scheduler.py of CHTSS_CODE): weights as the model
+#: initialises them (--init_mode xavier does nothing, dst_scheduler.py 242-243), an update every 100 steps up to
+#: T_end = 0.75 of training (torchrun_main.py 847; dst_scheduler.py 587), the update step's optimizer step skipped
+#: (torchrun_main.py 926-930), removed-and-regrown links keeping their weights (dst_scheduler.py 795-802), the same
+#: density for every layer (234-240).
+_LLM = dict(
+    weight_init="keep",
+    update_interval=100,
+    topology_end_fraction=0.75,
+    skip_step_on_update=True,
+    readded_keep_weight=True,
+)
+#: The LLM CHTs (Readme.md lines 70-91 of CHTSS_CODE): BRF r 0.3 with uniform degrees, soft removal with
+#: T = 1 -> 9 over T_end, cosine zeta 0.1, node-based CH2-L3n scores taken top-k, no chain removal.
+_LLM_CHTS = MethodConfig(
+    name="chts",
+    init_topology="brf",
+    init_params={"r": 0.3, "degree": "uniform"},
+    removal="soft",
+    soft_alpha=1.0,
+    temperature_schedule="linear",
+    temperature_start=1.0,
+    temperature_end=9.0,
+    zeta=0.1,
+    zeta_schedule="cosine",
+    regrowth="ch_rigid",
+    linkpred="CH2-L3n",
+    percolation=False,
+    **_LLM,
+)
+
 _TF_CHTS = MethodConfig(
     name="chts",
     init_topology="bsw",
@@ -588,6 +619,78 @@ _RECIPES: list[Recipe] = [
         "pruning, reaching the target at the last update.",
     ),
 ]
+
+_LLM_RECIPES: list[Recipe] = [
+    Recipe(
+        "fc",
+        "llm",
+        "dense training (no masks)",
+        MethodConfig(name="fc", sparse=False),
+        f"{CHTSS_CODE}: Readme.md lines 55-66 (torchrun_main.py without --dst_scheduler)",
+    ),
+    Recipe(
+        "set",
+        "llm",
+        "ER, magnitude removal (zeta 0.1), random regrowth, ends at 0.75",
+        MethodConfig(name="set", init_topology="er", removal="wm", regrowth="random", zeta=0.1, **_LLM),
+        f"{CHTSS_CODE}: llm/torchrun_main.py lines 240-241 (--remove_method weight_magnitude --regrow_method "
+        "random, the defaults), 847 (T_end); llm/dst_scheduler.py lines 552-560 (ER), 821-826, 979-989",
+        origin="assembled",
+        notes="No released LLM command for SET: the code's options with the CHTs commands' zeta 0.1.",
+    ),
+    Recipe(
+        "rigl",
+        "llm",
+        "ER, magnitude removal (cosine zeta 0.1), gradient regrowth, ends at 0.75",
+        MethodConfig(
+            name="rigl",
+            init_topology="er",
+            removal="wm",
+            regrowth="gradient",
+            zeta=0.1,
+            zeta_schedule="cosine",
+            **_LLM,
+        ),  # fmt: skip
+        f"{CHTSS_CODE}: llm/dst_scheduler.py lines 468-469 and 814-815 (cosine zeta), 1008-1013 (gradient regrowth)",
+        origin="assembled",
+        notes="No released LLM command for RigL. Under DDP the authors' code regrows by rank 0's local gradient; "
+        "dstnet uses the gradient averaged over the processes (the one every process steps with).",
+    ),
+    Recipe(
+        "mest",
+        "llm",
+        "ER, EM&S pruning by |W| + 0.01|grad|, random regrowth, ends at 0.75",
+        MethodConfig(name="mest", mest_lambda=0.01, **{**_MEST, **_LLM}),
+        f"{CHTSS_CODE}: llm/dst_scheduler.py lines 831-838 and 863-866 (MEST score), 812-813 and 927-936 (EM&S)",
+        origin="assembled",
+        notes="No released LLM command for MEST: the code's --remove_method MEST --EM_S.",
+    ),
+    Recipe(
+        "chts",
+        "llm",
+        "BRF (r 0.3, uniform degrees), soft removal (T 1->9, cosine zeta 0.1), CH2-L3n top-k, ends at 0.75",
+        _LLM_CHTS,
+        f"{CHTSS_CODE}: Readme.md lines 70-91 (--brf_r 0.3 --degree_dist uniform --remove_method "
+        "weight_magnitude_soft --regrow_method CH2_L3n_soft --zeta 0.1 --adaptive_zeta --start_T 1 --end_T 9); "
+        "llm/dst_scheduler.py lines 442-460 and 872-885 (soft removal), 840-843 (T), 979-989 and 1048-1078 "
+        "(CH2-L3n scores, torch.topk)",
+        notes="The '_soft' of CH2_L3n_soft is not read by the LLM code: regrowth is the top-k of the scores. No "
+        "command turns on --chain_removal, so percolation is off (dstnet's LLaMA structure is used with --set "
+        "percolation=true).",
+    ),
+    Recipe(
+        "chtss",
+        "llm",
+        "CHTs plus sigmoid density decay 0.5 -> target by RI, ends at 0.75",
+        _LLM_CHTS.replace(name="chtss", **_SIGMOID),
+        f"{CHTSS_CODE}: Readme.md lines 97-123, llm/script.sh lines 95-108 (--granet --granet_init_sparsity 0.5 "
+        "--pruning_method s_shape --k 6); llm/dst_scheduler.py lines 618-669 (sigmoid schedule, RI pruning)",
+        notes="The code's sigmoid horizon (pruning_T_end, 0.8 of training) runs past its last update (0.75), so "
+        "its runs end at sparsity 0.6994 for a 0.7 target; dstnet reaches the target at the last update. The "
+        "code adds RI's 1e-5 to the row and column sums rather than to every entry (negligible).",
+    ),
+]
+_RECIPES += _LLM_RECIPES
 
 #: Every recipe, by model family and name.
 RECIPES: dict[str, dict[str, Recipe]] = {family: {} for family in FAMILIES}

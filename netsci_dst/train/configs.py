@@ -14,7 +14,7 @@ from typing import Any
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.settings import check_backend, check_limits, check_seed, resolved
 
-__all__ = ["PRESETS", "TrainConfig", "TransformerConfig", "default", "from_plain"]
+__all__ = ["LM_PRESETS", "PRESETS", "LMConfig", "TrainConfig", "TransformerConfig", "default", "from_plain"]
 
 
 def from_plain(config: type, values: dict[str, Any], **older: Any) -> Any:
@@ -206,4 +206,108 @@ class TransformerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TransformerConfig:
+        return from_plain(cls, d)
+
+
+#: Language-model sizes per preset (any field can still be overridden). ``tiny``: tests; ``cpu``: about 1.5 M
+#: parameters at the default vocabulary, minutes on 2 CPU cores (NOT a paper model); ``llama60m`` and ``llama130m``:
+#: the CHTss LLM code's shapes (llm/configs/llama_60m.json and llama_130m.json lines 8-19 of
+#: biomedical-cybernetics/Cannistraci-Hebb-Training-Soft-Rule- @ 1f91f31) with its run settings (Readme.md lines
+#: 55-123: sequence 256, global batch 512, 10,000 steps, warm-up 1,000, lr 3e-3, evaluation every 1,000 steps; the
+#: authors released no 130M command, so it takes the 60M's schedule). A GPU and a large corpus are needed.
+LM_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "seq_len": 32, "vocab_size": 500,
+        "batch_size": 8, "steps": 60, "warmup": 10, "eval_every": 30, "lr": 3e-3,
+    },
+    "cpu": {
+        "d_model": 128, "n_layers": 4, "n_heads": 4, "d_ff": 344, "seq_len": 128, "vocab_size": 4000,
+        "batch_size": 16, "steps": 1500, "warmup": 100, "eval_every": 250, "lr": 3e-3,
+    },
+    "llama60m": {
+        "d_model": 512, "n_layers": 8, "n_heads": 8, "d_ff": 1376, "seq_len": 256, "vocab_size": 32000,
+        "batch_size": 512, "steps": 10000, "warmup": 1000, "eval_every": 1000, "lr": 3e-3,
+    },
+    "llama130m": {
+        "d_model": 768, "n_layers": 12, "n_heads": 12, "d_ff": 2048, "seq_len": 256, "vocab_size": 32000,
+        "batch_size": 512, "steps": 10000, "warmup": 1000, "eval_every": 1000, "lr": 3e-3,
+    },
+}  # fmt: skip
+
+
+@dataclass
+class LMConfig:
+    """Everything that defines a language-model run (plain values; saved in every checkpoint).
+
+    ``None`` sizes come from the preset. The optimizer is AdamW (``beta1``, ``beta2``, ``weight_decay``) with a
+    linear warm-up over ``warmup`` steps and a cosine decay to ``min_lr_ratio * lr`` at the last step; gradients are
+    clipped to norm ``grad_clip`` (0: off). ``batch_size`` is the global batch in blocks of ``seq_len`` tokens.
+    The defaults are the CHTss LLM code's (llm/torchrun_main.py of Cannistraci-Hebb-Training-Soft-Rule- @ 1f91f31:
+    ``--optimizer adam``, lines 802-803, betas (0.9, 0.999), no weight decay, so AdamW computes Adam exactly; cosine
+    schedule to 0.1 lr, lines 206 and 220; ``--grad_clipping`` 0, line 219).
+    """
+
+    method: str = "chtss"
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    sparsity: float = 0.7
+    preset: str = "cpu"
+    d_model: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    d_ff: int | None = None
+    seq_len: int | None = None
+    vocab_size: int | None = None
+    batch_size: int | None = None
+    steps: int | None = None
+    warmup: int | None = None
+    eval_every: int | None = None
+    lr: float | None = None
+    min_lr_ratio: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    tie_embeddings: bool = False
+    update_interval: int = 100
+    text: str | None = None
+    val_fraction: float = 0.05
+    val_blocks: int = 200
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"
+    snapshot_masks: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.preset not in LM_PRESETS:
+            raise DstnetError(f"unknown preset {self.preset!r}; choose from {', '.join(LM_PRESETS)}")
+        for key, value in LM_PRESETS[self.preset].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if not 0.0 <= self.sparsity < 1.0:
+            raise DstnetError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        for name in ("d_model", "n_layers", "n_heads", "d_ff", "seq_len", "vocab_size", "batch_size", "steps",
+                     "eval_every", "update_interval", "val_blocks"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise DstnetError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.warmup < 0 or not self.lr > 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise DstnetError("warmup must be >= 0, lr > 0 and min_lr_ratio in [0, 1]")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0 and self.weight_decay >= 0 and self.grad_clip >= 0):
+            raise DstnetError("betas must be in [0, 1), weight decay and grad clip >= 0")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise DstnetError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        check_backend(self.backend)
+        check_seed(self.seed)
+        self.text = resolved(self.text)
+
+    @property
+    def density(self) -> float:
+        return 1.0 - self.sparsity
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LMConfig:
         return from_plain(cls, d)

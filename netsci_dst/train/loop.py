@@ -53,8 +53,10 @@ class Task(ABC):
 
     #: the checkpoint's ``kind``
     kind: ClassVar[str]
-    #: the evaluation metric (a key of :meth:`evaluate`'s result) whose maximum picks ``best.pt``
+    #: the evaluation metric (a key of :meth:`evaluate`'s result) whose maximum (or minimum) picks ``best.pt``
     best_metric: ClassVar[str]
+    #: whether a higher ``best_metric`` is better (accuracy, BLEU) or a lower one (loss, perplexity)
+    best_higher: ClassVar[bool] = True
     #: the checkpoint field that stores that maximum, and the range its values may take
     best_key: ClassVar[str]
     best_range: ClassVar[tuple[float, float]]
@@ -70,6 +72,8 @@ class Task(ABC):
     total_steps: int
     #: write ``checkpoints/epoch_NNNN.pt`` at every ``save_every``-th evaluation (0: never)
     save_every: int = 0
+    #: clip the gradients' global 2-norm to this before each step (0: no clipping)
+    grad_clip: float = 0.0
 
     # ------------------------------------------------------------------------------------------- building
     @classmethod
@@ -138,7 +142,7 @@ class Task(ABC):
 #: Task classes by checkpoint ``kind``: how :func:`resume` rebuilds any run.
 TASKS: dict[str, type[Task]] = {}
 #: The modules of dstnet's own tasks, imported (so registered) before a checkpoint's kind is looked up.
-BUILTIN_TASKS = ("netsci_dst.train.mlp", "netsci_dst.train.transformer")
+BUILTIN_TASKS = ("netsci_dst.train.mlp", "netsci_dst.train.transformer", "netsci_dst.train.lm")
 
 
 def task_class(kind: str) -> type[Task]:
@@ -167,7 +171,9 @@ def topology_text(record: dict[str, Any]) -> str:
 
 
 def _kind_name(kind: str) -> str:
-    return {"mlp": "an MLP run", "transformer": "a Transformer run"}.get(kind, f"a {kind!r} run")
+    return {"mlp": "an MLP run", "transformer": "a Transformer run", "lm": "a language-model run"}.get(
+        kind, f"a {kind!r} run"
+    )
 
 
 class Trainer:
@@ -180,15 +186,23 @@ class Trainer:
     task_class: ClassVar[type[Task] | None] = None
 
     def __init__(self, task: Task, run_dir: str | Path) -> None:
+        from netsci_dst.train.distributed import init_from_env
+
         self.task = task
         self.run = RunDir(run_dir)
+        # under torchrun: this process's rank; rank 0 alone writes (see netsci_dst.train.distributed)
+        self.group = init_from_env(task.device)
         self.epoch = 0  # epochs completed
         self.batch_pos = 0  # batches of the current epoch done
         self.step = 0
-        self.best = -1.0
+        self.best = self._no_best()
         self.snapshots = 0
         self.records: list[dict[str, Any]] = []
         self._last_step_epoch = 0  # 1-based epoch of the latest step
+
+    def _no_best(self) -> float:
+        """The best value before any evaluation: -1 when higher is better (as older checkpoints store), else +inf."""
+        return -1.0 if self.task.best_higher else math.inf
 
     # the task's parts, for users of a trainer
     @property
@@ -246,7 +260,8 @@ class Trainer:
         task.check_records(records, epoch, step)
         best = ckpt.get(task.best_key)
         low, high = task.best_range
-        if isinstance(best, bool) or not isinstance(best, (int, float)) or not (best == -1 or low <= best <= high):
+        unset = best == self._no_best() if isinstance(best, (int, float)) else False
+        if isinstance(best, bool) or not isinstance(best, (int, float)) or not (unset or low <= best <= high):
             raise DstnetError(f"corrupt checkpoint: {task.best_key} = {best!r} is not in [{low}, {high}]")
         rng = checked_rng(ckpt)
         self.model.load_state_dict(ckpt["model"])
@@ -274,7 +289,9 @@ class Trainer:
         trainer = cls.__new__(cls)
         Trainer.__init__(trainer, task, run_dir)
         trainer.load_state(ckpt)
-        run.rewind(trainer.records, trainer.snapshots)
+        if trainer.group.main:
+            run.rewind(trainer.records, trainer.snapshots)
+        trainer.group.barrier()  # nobody trains before the run directory is rewound
         return trainer
 
     # ------------------------------------------------------------------------------------------- loop
@@ -282,6 +299,8 @@ class Trainer:
         """Train to the task's last step, or until ``stop_after_epoch`` epochs / ``stop_after_step`` steps are done
         (then stop after that evaluation); returns the summary (with the task's final results when done). The run
         directory is locked for the duration (a second process on it is refused)."""
+        if not self.group.main:
+            return self._train(stop_after_epoch, stop_after_step)
         self.run.create()
         self.run.lock()
         try:
@@ -290,7 +309,7 @@ class Trainer:
             self.run.unlock()
 
     def _snapshot(self) -> None:
-        if self.cfg.snapshot_masks and self.engine.masks:
+        if self.group.main and self.cfg.snapshot_masks and self.engine.masks:
             self.run.save_masks(self.snapshots, self.engine.masks, {"step": self.step, "epoch": self.epoch})
         self.snapshots += 1
 
@@ -302,11 +321,12 @@ class Trainer:
     def _train(self, stop_after_epoch: int | None, stop_after_step: int | None) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
-        task, cfg = self.task, self.cfg
+        task, cfg, main = self.task, self.cfg, self.group.main
         if self.step == 0:
-            if self.snapshots == 0:
+            if self.snapshots == 0 and main:
                 self.run.check_fresh()
-            self.run.write_json("config.json", task.config_dict())
+            if main:
+                self.run.write_json("config.json", task.config_dict())
             if self.snapshots == 0:
                 self._snapshot()
         t_start = time.perf_counter()
@@ -316,7 +336,7 @@ class Trainer:
             initial=self.step,
             desc="training",
             unit="step",
-            disable=not (cfg.progress and sys.stderr.isatty()),
+            disable=not (cfg.progress and main and sys.stderr.isatty()),
         )
         try:
             self._loop(bar, stop_after_epoch, stop_after_step)
@@ -324,8 +344,10 @@ class Trainer:
             bar.close()
         summary = self.summary(time.perf_counter() - t_start)
         if self.step >= task.total_steps:
-            summary.update(task.finish(self.run))
-            self.run.write_json("summary.json", summary)
+            self.group.barrier()  # rank 0 has written best.pt
+            if main:
+                summary.update(task.finish(self.run))
+                self.run.write_json("summary.json", summary)
         return summary
 
     def _loop(self, bar: Any, stop_after_epoch: int | None, stop_after_step: int | None) -> None:
@@ -337,21 +359,25 @@ class Trainer:
             if self.batch_pos >= len(batches):  # a checkpoint written at an epoch's end by an older dstnet
                 self.epoch, self.batch_pos = self.epoch + 1, 0
                 continue
-            batch = batches[self.batch_pos]
+            batch = self.group.shard(batches[self.batch_pos])
             lr = task.learning_rate(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             loss, n, batch_extras = task.loss(batch)
-            if not torch.isfinite(loss):
+            if self.group.any(not bool(torch.isfinite(loss))):
                 self._nan_stop(f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}")
             updates_before = self.engine.n_updates
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.group.all_reduce_gradients([p for p in self.model.parameters() if p.requires_grad])
+            if task.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), task.grad_clip)
             self.optimizer.step()  # the engine's hooks mask, count and update the topology
             self.step += 1
             self.batch_pos += 1
             self._last_step_epoch = self.epoch + 1
             if self.engine.n_updates != updates_before:
+                self.group.sync_masks(self.engine)
                 self._snapshot()  # labelled with the epoch the update happened in
             epoch_ended = self.batch_pos == len(batches)
             if epoch_ended:
@@ -365,9 +391,11 @@ class Trainer:
                 shown = task.train_metrics(loss_sum, n_sum, extras)
                 bar.set_postfix({k.removeprefix("train_"): f"{v:.4f}" for k, v in shown.items()}, refresh=False)
             if task.evaluate_now(self.step, epoch_ended) or self.step == task.total_steps:
-                record = self._evaluate(task.train_metrics(loss_sum, n_sum, extras), lr, time.perf_counter() - t0)
+                loss_sum, n_sum, *sums = self.group.sum([loss_sum, n_sum, *extras.values()])
+                train = task.train_metrics(loss_sum, int(n_sum), dict(zip(extras, sums, strict=True)))
+                record = self._evaluate(train, lr, time.perf_counter() - t0)
                 loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
-                if self.cfg.progress:
+                if self.cfg.progress and self.group.main:
                     bar.write(task.format_record(record))
 
     def _nan_stop(self, what: str) -> None:
@@ -392,9 +420,13 @@ class Trainer:
             "seconds": seconds,
         }
         self.records.append(record)
-        is_best = task.counts_for_best(record) and record[task.best_metric] > self.best
+        value = record[task.best_metric]
+        better = value > self.best if task.best_higher else value < self.best
+        is_best = task.counts_for_best(record) and better
         if is_best:
             self.best = record[task.best_metric]
+        if not self.group.main:
+            return record
         state = self.state()
         # latest.pt last, as the commit: a kill before it resumes from the previous evaluation, which recomputes
         # this one bit-identically and writes best.pt and epoch_N.pt again; a kill after it has written them all

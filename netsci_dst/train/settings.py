@@ -6,6 +6,7 @@ Importable without torch (the configurations use it, and the CLI reads their def
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,9 @@ def pick_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if available, else Apple MPS, else CPU. Anything else is passed to ``torch.device``."""
     import torch
 
+    local_rank = os.environ.get("LOCAL_RANK")  # under torchrun: one GPU per process
+    if name in ("auto", "cuda") and local_rank is not None and torch.cuda.is_available():
+        return torch.device("cuda", int(local_rank) % torch.cuda.device_count())
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

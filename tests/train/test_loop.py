@@ -137,7 +137,7 @@ def test_a_diverged_evaluation_stops_the_run_without_checkpointing_it(tmp_path, 
 def test_a_checkpoint_of_an_unknown_kind_is_one_line(tmp_path, toy_registered):
     Trainer(ToyTask(ToyConfig(epochs=1)), tmp_path / "run").train()
     loop.TASKS.pop("toy")
-    with pytest.raises(DstnetError, match=r"a 'toy' checkpoint; dstnet resumes mlp, transformer runs"):
+    with pytest.raises(DstnetError, match=r"a 'toy' checkpoint; dstnet resumes lm, mlp, transformer runs"):
         loop.resume(tmp_path / "run")
 
 
