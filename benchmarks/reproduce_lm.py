@@ -1,0 +1,143 @@
+"""The CHTss paper's language-model table at a CPU size: DST methods at 70% sparsity (30% connectivity), perplexity.
+
+    python benchmarks/reproduce_lm.py --seeds 2 --readme README.md
+
+Trains the CPU-sized LLaMA-style decoder (``--preset cpu``: about 1.8 M parameters; the paper's are LLaMA-60M and
+-130M on C4) with each method on the bundled Multi30k English captions (or ``--text``) and prints, per method, the
+best validation perplexity (mean ± sd over seeds), the final density, ANP and time per run, beside the unigram
+perplexity of the corpus (the bar a model must clear). Runs go to --out/METHOD-seedS and are reused when complete
+(and resumed when interrupted), so the same command continues an interrupted reproduction. The paper's numbers are
+not shown: the model, the corpus and the number of tokens differ by orders of magnitude, and the paper's LLaMA table
+could not be read offline (the authors' repository states none).
+
+``--throughput`` measures tokens per second of 1 and 2 processes (torch.distributed, gloo) on the same run, side by
+side in one invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from netsci_dst.train.configs import LMConfig
+from netsci_dst.train.lm import LMTrainer
+
+
+def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
+    out = Path(args.out) / f"{method}-seed{seed}"
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        return json.loads(summary_path.read_text())
+    if (out / "checkpoints" / "latest.pt").exists():
+        trainer = LMTrainer.resume(out, progress=False)
+    else:
+        options = {k: getattr(args, k) for k in ("steps", "text") if getattr(args, k) is not None}
+        cfg = LMConfig(method=method, sparsity=args.sparsity, preset=args.preset, seed=seed, progress=False, **options)
+        trainer = LMTrainer(cfg, out)
+    return trainer.train()
+
+
+def run_seconds(method: str, seed: int, args: argparse.Namespace) -> float:
+    """Training time summed over metrics.jsonl (right also for resumed runs)."""
+    path = Path(args.out) / f"{method}-seed{seed}" / "metrics.jsonl"
+    return sum(json.loads(line)["seconds"] for line in path.read_text().splitlines() if line.strip())
+
+
+def fmt(values: list[float], digits: int = 1) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
+    first = rows[0][1][0] if rows else {}
+    lines = [
+        f"LLaMA-style decoder, preset {first.get('preset', args.preset)} ({first.get('parameters', 0) / 1e6:.1f} M "
+        f"parameters), {first.get('steps', '?')} steps, sparsity {args.sparsity:g} on every projection (fc: dense), "
+        f"corpus: {first.get('corpus', '?')}; unigram perplexity {first.get('unigram_ppl', float('nan')):.1f}.",
+        "",
+        "| method | seeds | best val perplexity | final val perplexity | density | ANP % | time per run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, runs in rows:
+        anp = "-" if method == "fc" else fmt([100 * r["anp"] for r in runs])
+        lines.append(
+            f"| {method} | {len(runs)} | {fmt([r['best_val_ppl'] for r in runs], 2)} | "
+            f"{fmt([r['final_val_ppl'] for r in runs], 2)} | {statistics.mean(r['density'] for r in runs):.3f} | "
+            f"{anp} | {statistics.mean(r['run_seconds'] for r in runs):.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def throughput(args: argparse.Namespace) -> str:
+    """Tokens per second of the same short run with 1 and 2 processes, measured one after the other."""
+    rates = {}
+    steps = 60
+    for nproc in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "netsci_dst.cli", "train", "lm", "--preset", args.preset, "--steps",
+                   str(steps), "--eval-every", str(steps), "--method", "chtss", "--sparsity", str(args.sparsity),
+                   "--out", str(Path(tmp) / "run"), "--quiet", "--nproc", str(nproc)]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            records = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+            cfg = json.loads((Path(tmp) / "run" / "config.json").read_text())["train"]
+            tokens = steps * cfg["batch_size"] * cfg["seq_len"]
+            rates[nproc] = tokens / sum(r["seconds"] for r in records)
+    return (
+        f"throughput, preset {args.preset}, {steps} steps, one thread per process: 1 process "
+        f"{rates[1]:,.0f} tokens/s, 2 processes {rates[2]:,.0f} tokens/s ({rates[2] / rates[1]:.2f}x)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", default="fc,set,rigl,mest,chts,chtss")
+    ap.add_argument("--sparsity", type=float, default=0.7)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps [preset]")
+    ap.add_argument("--text", default=None, help="corpus file or folder [bundled captions]")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--out", default="runs/reproduce-lm")
+    ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
+    ap.add_argument("--readme", type=Path, help="also write the table into this file's reproduce_lm block")
+    ap.add_argument("--throughput", action="store_true", help="measure 1- vs 2-process tokens/s instead")
+    args = ap.parse_args()
+    if args.throughput:
+        print(throughput(args))
+        return
+
+    rows = []
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        runs = []
+        for seed in range(args.seeds):
+            if args.table_only and not (Path(args.out) / f"{method}-seed{seed}" / "summary.json").exists():
+                continue
+            t0 = time.perf_counter()
+            s = dict(run_one(method, seed, args))
+            s["run_seconds"] = run_seconds(method, seed, args)
+            runs.append(s)
+            line = f"  {method} seed {seed}: best val ppl {s['best_val_ppl']:.2f}  density {s['density']:.3f}  "
+            print(f"{line}{s['run_seconds']:.0f}s ({time.perf_counter() - t0:.0f}s now)", file=sys.stderr, flush=True)
+        if runs:
+            rows.append((method, runs))
+    text = table(rows, args) if rows else "No run complete yet."
+    print(text)
+    if args.readme:
+        start, end = "<!-- reproduce_lm -->", "<!-- /reproduce_lm -->"
+        content = args.readme.read_text()
+        if start not in content or end not in content:
+            raise SystemExit(f"{args.readme} has no '{start}' ... '{end}' block to fill")
+        head, rest = content.split(start, 1)
+        _, tail = rest.split(end, 1)
+        args.readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
