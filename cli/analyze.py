@@ -100,6 +100,7 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
       dstnet analyze runs/chts --hyperbolic --every 10
       dstnet analyze runs/chts/checkpoints/best.pt --all --json all.json
     """
+    from netsci_dst.analysis.anp import ends_at_output
     from netsci_dst.analysis.measures import format_result
     from netsci_dst.analysis.tables import json_safe
     from netsci_dst.analysis.targets import load_target
@@ -145,7 +146,8 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
         else:
             from netsci_dst.analysis.report import report
 
-            results = report(t.stack, chosen, seed=seed)
+            last_is_output = ends_at_output(t.config, len(t.stack)) if t.stack.is_chain else True
+            results = report(t.stack, chosen, seed=seed, last_is_output=last_is_output)
             out["measures"] = results
         for name in chosen:
             echo(f"\n== {name} ==")

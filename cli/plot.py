@@ -119,7 +119,8 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
 
             plot_degree(stack, output, title=title, dpi=dpi)
         else:
-            from netsci_dst.plot.hyperbolic import ends_at_output, plot_hyperbolic
+            from netsci_dst.analysis.anp import ends_at_output
+            from netsci_dst.plot.hyperbolic import plot_hyperbolic
 
             plot_hyperbolic(
                 stack,

@@ -16,14 +16,25 @@ import numpy as np
 from netsci_dst.graph import LayerStack, as_mask
 
 
-def layer_labels(n_groups: int, chain: bool = True) -> list[str]:
-    """Names of the neuron layers of a stack: ``input``, ``hidden 1``, ..., ``output`` for a chain (``neurons`` for
-    a single group), ``group 0``, ``group 1``, ... otherwise."""
+def layer_labels(n_groups: int, chain: bool = True, last_is_output: bool = True) -> list[str]:
+    """Names of the neuron layers of a stack: ``input``, ``hidden 1``, ..., and ``output`` for the last one of a
+    chain, or ``hidden N`` when ``last_is_output`` is false (the sparse chain feeds further, dense layers: see
+    :func:`ends_at_output`); ``neurons`` for a single group, ``group 0``, ``group 1``, ... for independent layers."""
     if not chain:
         return [f"group {g}" for g in range(n_groups)]
     if n_groups == 1:
         return ["neurons"]
-    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + ["output"]
+    last = ["output"] if last_is_output else [f"hidden {n_groups - 1}"]
+    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + last
+
+
+def ends_at_output(config: dict[str, Any], n_layers: int) -> bool:
+    """Whether the last of a chain of ``n_layers`` sparse layers produces the network's output, from a training
+    run's configuration: its ``sizes`` (neuron layers of the whole MLP, ``784,1568,1568,1568,10``) have more than
+    ``n_layers + 1`` entries when dense layers follow (the package's MLP keeps its output layer dense). True when
+    the configuration does not say (a mask file)."""
+    sizes = config.get("sizes") or (config.get("train") or {}).get("sizes")
+    return not (isinstance(sizes, (list, tuple)) and len(sizes) > n_layers + 1)
 
 
 def neuron_degrees(masks: list[Any]) -> list[np.ndarray]:

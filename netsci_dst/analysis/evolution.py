@@ -132,7 +132,11 @@ def evolution(
 def evolution_rows(target: Target, measures: list[str], seed: int = 0, **options: Any) -> list[dict[str, Any]]:
     """:func:`evolution` of a run-directory :class:`~netsci_dst.analysis.targets.Target`: one row per mask snapshot,
     in update order; a clear error for a target without snapshots."""
+    from netsci_dst.analysis.anp import ends_at_output
+
     target.require_snapshots("tracking measures over training")
+    if target.stack is not None and target.stack.is_chain:  # the ANP table's names: is the last layer the output?
+        options.setdefault("last_is_output", ends_at_output(target.config, len(target.stack)))
     return evolution(target.path, measures, seed=seed, **options)
 
 

@@ -66,6 +66,8 @@ class MeasureOptions:
             graphs, a sample on big ones), an int samples that many.
         per_node: keep per-neuron values (clustering lists, embedding coordinates); off by default to keep reports
             small.
+        last_is_output: whether the last neuron layer of a chain is the network's output (the ANP table's names;
+            false for a run whose MLP ends with a dense layer, :func:`netsci_dst.analysis.anp.ends_at_output`).
     """
 
     seed: int = 0
@@ -73,6 +75,7 @@ class MeasureOptions:
     modes: tuple[str, ...] = ("dot",)
     path_sources: int | None = None
     per_node: bool = False
+    last_is_output: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modes", tuple(self.modes))
@@ -238,7 +241,7 @@ def _summary(stack: LayerStack, options: MeasureOptions) -> list[dict[str, Any]]
 def _anp_text(value: dict[str, Any]) -> str:
     from netsci_dst.analysis.anp import layer_labels
 
-    labels = layer_labels(len(value["per_layer"]))
+    labels = value.get("labels") or layer_labels(len(value["per_layer"]))
     rows = [
         {"neuron layer": lab, "active": a, "neurons": n, "ANP": rate}
         for lab, a, n, rate in zip(labels, value["active"], value["sizes"], value["per_layer"], strict=True)
@@ -259,10 +262,13 @@ def _anp_text(value: dict[str, Any]) -> str:
 )
 def _anp(stack: LayerStack, options: MeasureOptions) -> dict[str, Any]:
     """Active neurons over neurons of each neuron layer of the chain, input included, and pooled over all of them
-    (:func:`netsci_dst.analysis.anp.anp`); column ``anp`` (the pooled rate)."""
-    from netsci_dst.analysis.anp import anp
+    (:func:`netsci_dst.analysis.anp.anp`), with the neuron layers' names (``labels``); column ``anp`` (the pooled
+    rate)."""
+    from netsci_dst.analysis.anp import anp, layer_labels
 
-    return anp(stack)
+    result = anp(stack)
+    result["labels"] = layer_labels(len(result["per_layer"]), last_is_output=options.last_is_output)
+    return result
 
 
 # --------------------------------------------------------------------------------------------------- powerlaw

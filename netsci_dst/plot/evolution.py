@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from netsci_dst.analysis.anp import ends_at_output, layer_labels
 from netsci_dst.errors import DstnetError
 from netsci_dst.plot.degree import DOUBLE_COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
-from netsci_dst.plot.hyperbolic import ends_at_output, layer_labels
 from netsci_dst.plot.training import run_kind
 
 __all__ = ["MAX_NAMED", "snapshot_series", "evolution_figure", "plot_evolution"]

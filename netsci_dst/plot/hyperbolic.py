@@ -14,33 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from netsci_dst.analysis.anp import layer_labels
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
 from netsci_dst.plot.degree import COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 
-__all__ = ["ends_at_output", "layer_labels", "hyperbolic_figure", "plot_hyperbolic"]
+__all__ = ["hyperbolic_figure", "plot_hyperbolic"]
 
 MAX_LINKS = 10_000  # links drawn at most (a uniform sample beyond this)
-
-
-def layer_labels(n_groups: int, chain: bool = True, last_is_output: bool = True) -> list[str]:
-    """Names of the neuron layers for legends: ``input``, ``hidden 1``, ..., and ``output`` for the last one of a
-    chain, or ``hidden N`` when ``last_is_output`` is false (the sparse chain feeds further, dense layers)."""
-    if not chain:
-        return [f"group {g}" for g in range(n_groups)]
-    if n_groups == 1:
-        return ["neurons"]
-    last = ["output"] if last_is_output else [f"hidden {n_groups - 1}"]
-    return ["input"] + [f"hidden {g}" for g in range(1, n_groups - 1)] + last
-
-
-def ends_at_output(config: dict[str, Any], n_layers: int) -> bool:
-    """Whether the last of a chain of ``n_layers`` sparse layers produces the network's output, from a training
-    run's configuration: its ``sizes`` (neuron layers of the whole MLP, ``784,1568,1568,1568,10``) have more than
-    ``n_layers + 1`` entries when dense layers follow (the package's MLP keeps its output layer dense). True when
-    the configuration does not say (a mask file)."""
-    sizes = config.get("sizes") or (config.get("train") or {}).get("sizes")
-    return not (isinstance(sizes, (list, tuple)) and len(sizes) > n_layers + 1)
 
 
 def _layer_colors(n: int) -> list[Any]:

@@ -261,3 +261,18 @@ def test_a_registered_measure_gets_a_flag(stack_file):
         REGISTRY.pop("toy_free")
     r = run("analyze", path, "--toy_free")
     assert r.exit_code == 2 and "No such option '--toy_free'" in r.stderr
+
+
+def test_the_anp_table_names_the_last_sparse_layer_of_a_run_hidden_when_a_dense_layer_follows(tmp_path):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        main, ["train", "mlp", "--method", "set", "--sizes", "784,16,16,16,10", "--train-limit", "64",
+               "--test-limit", "32", "--epochs", "1", "--quiet", "--out", str(out)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for target in (out, out / "checkpoints" / "latest.pt"):
+        r = CliRunner().invoke(main, ["analyze", str(target), "--anp"])
+        assert r.exit_code == 0, r.output
+        names = [line.split()[0] + (" " + line.split()[1] if line.startswith("hidden") else "")
+                 for line in r.output.split("== anp ==")[1].strip().splitlines()[1:5]]  # fmt: skip
+        assert names == ["input", "hidden 1", "hidden 2", "hidden 3"], r.output

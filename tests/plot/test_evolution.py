@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from netsci_dst.analysis.anp import ends_at_output, layer_labels
 from netsci_dst.graph import LayerStack, save
 from netsci_dst.plot.evolution import MAX_NAMED, evolution_figure, snapshot_series
-from netsci_dst.plot.hyperbolic import ends_at_output, layer_labels
 
 
 def write_snapshots(run, masks_per_update, names, steps):
