@@ -113,20 +113,19 @@ def main() -> None:
         print(throughput(args))
         return
 
-    rows = []
-    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-        runs = []
-        for seed in range(args.seeds):
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    done: dict[str, list[dict]] = {m: [] for m in methods}
+    for seed in range(args.seeds):  # every method's seed 0 first: a stopped reproduction has a full first row
+        for method in methods:
             if args.table_only and not (Path(args.out) / f"{method}-seed{seed}" / "summary.json").exists():
                 continue
             t0 = time.perf_counter()
             s = dict(run_one(method, seed, args))
             s["run_seconds"] = run_seconds(method, seed, args)
-            runs.append(s)
+            done[method].append(s)
             line = f"  {method} seed {seed}: best val ppl {s['best_val_ppl']:.2f}  density {s['density']:.3f}  "
             print(f"{line}{s['run_seconds']:.0f}s ({time.perf_counter() - t0:.0f}s now)", file=sys.stderr, flush=True)
-        if runs:
-            rows.append((method, runs))
+    rows = [(method, runs) for method, runs in done.items() if runs]
     text = table(rows, args) if rows else "No run complete yet."
     print(text)
     if args.readme:
