@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.fileio import temp_path
+from netsci_dst.fileio import atomic_write
+from netsci_dst.memory import check_memory, format_bytes
 
 __all__ = [
     "LayerStack",
@@ -249,56 +252,40 @@ def to_networkx(obj: Any):
     return g
 
 
-def from_networkx(g) -> LayerStack:
+def _count(value: Any, source: str, what: str) -> int:
+    """A non-negative integer attribute (an int, an integral float or a string of digits), else one error line."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 19:
+        number = int(value)
+    else:
+        raise DstnetError(f"{source}: {what} must be a non-negative integer, got {value!r}")
+    if number < 0:
+        raise DstnetError(f"{source}: {what} must be a non-negative integer, got {value!r}")
+    return number
+
+
+def from_networkx(g, *, source: str = "the graph") -> LayerStack:
     """Rebuild a stack from a graph made by :func:`to_networkx`, or read any bipartite networkx graph.
 
     A plain bipartite graph needs a ``bipartite`` node attribute (0 or 1): the nodes with 0 become the input neurons
-    and those with 1 the output neurons, each side in sorted node order.
+    and those with 1 the output neurons, each side in sorted node order. Every attribute is checked, and the sizes
+    against the memory available, before a mask is allocated; ``source`` names the graph in the error lines.
     """
     if "neuron_layers" in g.graph:
-        sizes = [int(s) for s in str(g.graph["neuron_layers"]).split(",")]
-        names = str(g.graph.get("layer_names", "")).split(",") if g.graph.get("layer_names") else []
-        groups_attr = g.graph.get("layer_groups")
-        groups = (
-            [tuple(int(x) for x in pair.split(",")) for pair in str(groups_attr).split(";")]
-            if groups_attr
-            else [(l, l + 1) for l in range(len(sizes) - 1)]
-        )
-        if any(n < 0 for n in sizes) or any(not (0 <= i < len(sizes) and 0 <= o < len(sizes)) for i, o in groups):
-            raise DstnetError(f"graph attributes: neuron layers {sizes} and layer groups {groups} do not fit")
-        check_mask_sizes([(sizes[go], sizes[gi]) for gi, go in groups], "the graph")
-        pos: dict[Any, tuple[int, int]] = {}
-        for n, data in g.nodes(data=True):
-            try:
-                pos[n] = (int(data["layer"]), int(data["index"]))
-            except KeyError:
-                raise DstnetError(f"node {n!r} lacks 'layer'/'index' attributes") from None
-            if not (0 <= pos[n][0] < len(sizes) and 0 <= pos[n][1] < sizes[pos[n][0]]):
-                raise DstnetError(
-                    f"node {n!r}: layer {pos[n][0]}, index {pos[n][1]} is outside the neuron layers {sizes}"
-                )
-        masks = [np.zeros((sizes[go], sizes[gi]), dtype=bool) for gi, go in groups]
-        for a, b in g.edges():
-            (la, pa), (lb, pb) = pos[a], pos[b]
-            for k, (gi, go) in enumerate(groups):
-                if (la, lb) == (gi, go):
-                    masks[k][pb, pa] = True
-                    break
-                if (la, lb) == (go, gi):
-                    masks[k][pa, pb] = True
-                    break
-            else:
-                raise DstnetError(f"link {a!r}-{b!r} joins neuron layers {la} and {lb}, which share no layer")
-        chain = all(groups[k + 1][0] == groups[k][1] for k in range(len(groups) - 1))
-        return LayerStack(masks, names if len(names) == len(masks) else [], chain=chain)
-
+        return _from_layered_graph(g, source)
     side = {}
     for n, data in g.nodes(data=True):
         if "bipartite" not in data:
-            raise DstnetError(f"node {n!r} has no 'bipartite' attribute (0 for inputs, 1 for outputs)")
-        side[n] = int(data["bipartite"])
+            raise DstnetError(f"{source}: node {n!r} has no 'bipartite' attribute (0 for inputs, 1 for outputs)")
+        side[n] = _count(data["bipartite"], source, f"node {n!r}: 'bipartite'")
+        if side[n] > 1:
+            raise DstnetError(f"{source}: node {n!r} has bipartite = {side[n]}; 0 for inputs, 1 for outputs")
     inputs = sorted((n for n, s in side.items() if s == 0), key=_sort_key)
     outputs = sorted((n for n, s in side.items() if s == 1), key=_sort_key)
+    check_mask_sizes([(len(outputs), len(inputs))], source)
     iidx = {n: k for k, n in enumerate(inputs)}
     oidx = {n: k for k, n in enumerate(outputs)}
     mask = np.zeros((len(outputs), len(inputs)), dtype=bool)
@@ -308,8 +295,61 @@ def from_networkx(g) -> LayerStack:
         elif b in iidx and a in oidx:
             mask[oidx[a], iidx[b]] = True
         else:
-            raise DstnetError(f"link {a!r}-{b!r} joins two nodes of the same side: the graph is not bipartite")
+            raise DstnetError(
+                f"{source}: link {a!r}-{b!r} joins two nodes of the same side: the graph is not bipartite"
+            )
     return LayerStack.single(mask)
+
+
+def _from_layered_graph(g, source: str) -> LayerStack:
+    """The stack of a graph with ``neuron_layers`` (and ``layer_groups``, ``layer_names``) graph attributes and
+    ``layer``/``index`` node attributes, as :func:`to_networkx` writes it."""
+    sizes = [_count(s, source, "neuron_layers") for s in str(g.graph["neuron_layers"]).split(",")]
+    if len(sizes) < 2:
+        raise DstnetError(f"{source}: neuron_layers {g.graph['neuron_layers']!r} names fewer than 2 neuron layers")
+    groups_attr = g.graph.get("layer_groups")
+    groups: list[tuple[int, int]] = []
+    for pair in str(groups_attr).split(";") if groups_attr else []:
+        ends = pair.split(",")
+        if len(ends) != 2:
+            raise DstnetError(f"{source}: layer_groups {groups_attr!r} is not 'in,out;in,out;...'")
+        groups.append((_count(ends[0], source, "layer_groups"), _count(ends[1], source, "layer_groups")))
+    groups = groups or [(l, l + 1) for l in range(len(sizes) - 1)]
+    if any(not (i < len(sizes) and o < len(sizes)) for i, o in groups):
+        raise DstnetError(f"{source}: neuron layers {sizes} and layer groups {groups} do not fit")
+    check_mask_sizes([(sizes[go], sizes[gi]) for gi, go in groups], source)
+    names = str(g.graph.get("layer_names", "")).split(",") if g.graph.get("layer_names") else []
+    pos: dict[Any, tuple[int, int]] = {}
+    taken: dict[tuple[int, int], Any] = {}
+    for n, data in g.nodes(data=True):
+        if "layer" not in data or "index" not in data:
+            raise DstnetError(f"{source}: node {n!r} lacks 'layer'/'index' attributes")
+        layer = _count(data["layer"], source, f"node {n!r}: 'layer'")
+        index = _count(data["index"], source, f"node {n!r}: 'index'")
+        if not (layer < len(sizes) and index < sizes[layer]):
+            raise DstnetError(
+                f"{source}: node {n!r}: layer {layer}, index {index} is outside the neuron layers {sizes}"
+            )
+        if (layer, index) in taken:
+            raise DstnetError(
+                f"{source}: nodes {taken[layer, index]!r} and {n!r} are both neuron {index} of layer {layer}"
+            )
+        pos[n] = (layer, index)
+        taken[layer, index] = n
+    masks = [np.zeros((sizes[go], sizes[gi]), dtype=bool) for gi, go in groups]
+    for a, b in g.edges():
+        (la, pa), (lb, pb) = pos[a], pos[b]
+        for k, (gi, go) in enumerate(groups):
+            if (la, lb) == (gi, go):
+                masks[k][pb, pa] = True
+                break
+            if (la, lb) == (go, gi):
+                masks[k][pa, pb] = True
+                break
+        else:
+            raise DstnetError(f"{source}: link {a!r}-{b!r} joins neuron layers {la} and {lb}, which share no layer")
+    chain = all(groups[k + 1][0] == groups[k][1] for k in range(len(groups) - 1))
+    return _stack(source, masks, names if len(names) == len(masks) else [], {}, chain)
 
 
 def _sort_key(n: Any) -> tuple[int, Any]:
@@ -361,7 +401,7 @@ def save_npz(obj: Any, path: str | os.PathLike) -> Path:
 
     Layout: ``format_version``, ``names`` (JSON list), ``meta`` (JSON object), and per layer ``k``:
     ``shape_k`` (n_out, n_in), ``rows_k`` and ``cols_k`` (int32 indices of the links, row-major order).
-    The write is atomic (temporary file, then rename).
+    The write is atomic (:func:`netsci_dst.fileio.atomic_write`).
     """
     stack = as_stack(obj)
     arrays: dict[str, np.ndarray] = {
@@ -376,12 +416,8 @@ def save_npz(obj: Any, path: str | os.PathLike) -> Path:
         arrays[f"rows_{k}"] = rows.astype(np.int32)
         arrays[f"cols_{k}"] = cols.astype(np.int32)
     path = Path(path)
-    tmp = temp_path(path, ".tmp.npz")
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:  # nothing half-written is left behind (a full disk, a crash)
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as f:  # a file object: numpy adds no .npz to the name
+        np.savez_compressed(f, **arrays)
     return path
 
 
@@ -393,81 +429,197 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-#: At most this many layers in a file (a layer id of 10^9 would otherwise loop for minutes).
-MAX_LAYERS = 100_000
+#: At most this many layers in a file (LLaMA-70B has 560 projection layers).
+MAX_LAYERS = 10_000
+#: Most neurons on one side of a layer: link indices are stored as int32 in ``.npz`` files.
+MAX_NEURONS = 2**31 - 1
+#: Bytes per possible link (cell of ``n_out x n_in``) of the dense work done on one layer at a time: link
+#: prediction's float64 scores and path products (about 60 measured), the measures' and figures' float copies.
+WORK_BYTES_PER_LINK = 64
+#: Memory per byte of a text file while it is read: an edge list's parsed ids, GraphML's parse tree and graph.
+EDGE_LIST_BYTES_PER_BYTE = 8
+GRAPHML_BYTES_PER_BYTE = 32
+#: Longest ``names``/``meta`` JSON text in an ``.npz`` file.
+NPZ_TEXT_LIMIT = 1 << 24
 
 
-def available_memory() -> int:
-    """Bytes of memory the system can still give (``MemAvailable`` on Linux, free pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - no way to ask
-        return 1 << 62
+def mask_memory(shapes: Sequence[tuple[int, int]]) -> int:
+    """Bytes to hold the bool masks of ``shapes`` and do the dense work on the largest of them."""
+    cells = [int(a) * int(b) for a, b in shapes]
+    return sum(cells) + WORK_BYTES_PER_LINK * max(cells, default=0)
 
 
-def check_mask_sizes(shapes: Sequence[tuple[int, int]], path: str | os.PathLike) -> None:
-    """Refuse, before allocating, layer shapes whose bool masks would not fit in the memory available now (one byte
-    per possible link), with the number they would need."""
+def check_mask_sizes(
+    shapes: Sequence[tuple[int, int]], source: str | os.PathLike, *, extra: int = 0, hint: str = ""
+) -> None:
+    """Refuse, before anything is allocated, layer shapes ``(n_out, n_in)`` that are not sizes (at least one neuron
+    a side, at most :data:`MAX_NEURONS`), more than :data:`MAX_LAYERS` layers, or masks that would not fit in the
+    memory available now with the dense work on them (:func:`mask_memory`, plus ``extra`` bytes): one line with the
+    bytes they would need, ``hint`` saying what to change."""
     if len(shapes) > MAX_LAYERS:
-        raise DstnetError(f"{path}: {len(shapes):,} layers (at most {MAX_LAYERS:,})")
-    need = sum(int(a) * int(b) for a, b in shapes)
-    free = available_memory()
-    if need > free // 2:
-        shown = ", ".join(f"{a}x{b}" for a, b in shapes[:3]) + (", ..." if len(shapes) > 3 else "")
-        raise DstnetError(
-            f"{path}: its layer sizes {shown} need {need / 2**30:.1f} GiB as masks; "
-            f"{free / 2**30:.1f} GiB are available"
-        )
+        raise DstnetError(f"{source}: {len(shapes):,} layers (at most {MAX_LAYERS:,})")
+    shown = ", ".join(f"{a}x{b}" for a, b in shapes[:3]) + (", ..." if len(shapes) > 3 else "")
+    check_memory(mask_memory(shapes) + extra, f"{source}: layers of {shown} neurons", hint)
+    for k, (n_out, n_in) in enumerate(shapes):
+        if not (1 <= n_out <= MAX_NEURONS and 1 <= n_in <= MAX_NEURONS):
+            raise DstnetError(
+                f"{source}: layer {k} has shape {n_out}x{n_in}; a layer has 1 to {MAX_NEURONS:,} neurons a side"
+            )
+
+
+def _npy_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one array of an ``.npz`` archive, read from its header without loading the data."""
+    with zf.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise DstnetError(f"array {member!r} has npy format {version}, not 1.0 or 2.0")
+    if dtype.hasobject:
+        raise DstnetError(f"array {member!r} holds Python objects (pickles are never loaded)")
+    return tuple(int(s) for s in shape), dtype
+
+
+class _NpzArrays:
+    """The arrays of an open ``.npz`` archive: headers checked before any data is read."""
+
+    def __init__(self, path: Path, zf: zipfile.ZipFile) -> None:
+        self.path, self.zf = path, zf
+        self.headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        for member in zf.namelist():
+            if not member.endswith(".npy"):
+                raise DstnetError(f"{path}: holds {member!r}, which is not a numpy array")
+            try:
+                self.headers[member[:-4]] = _npy_header(zf, member)
+            except DstnetError as e:
+                raise DstnetError(f"{path}: {e}") from None
+
+    def header(self, name: str, ndim: int, kinds: str, what: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The header of array ``name``, checked to have ``ndim`` dimensions and a dtype kind in ``kinds``."""
+        if name not in self.headers:
+            raise DstnetError(f"{self.path}: no array {name!r} ({what})")
+        shape, dtype = self.headers[name]
+        if len(shape) != ndim or dtype.kind not in kinds:
+            raise DstnetError(f"{self.path}: array {name!r} is {dtype} of shape {shape}, not {what}")
+        return shape, dtype
+
+    def read(self, name: str) -> np.ndarray:
+        """The data of array ``name`` (call after its header was checked against the budget)."""
+        with self.zf.open(name + ".npy") as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+
+    def json(self, name: str, kind: type) -> Any:
+        """A JSON value of type ``kind`` stored as a 0-d string array."""
+        _, dtype = self.header(name, 0, "U", "a JSON text")
+        if dtype.itemsize > 4 * NPZ_TEXT_LIMIT:
+            raise DstnetError(f"{self.path}: {name} is longer than {NPZ_TEXT_LIMIT:,} characters")
+        try:
+            value = json.loads(str(self.read(name)))
+        except json.JSONDecodeError as e:
+            raise DstnetError(f"{self.path}: {name} is not JSON ({e})") from None
+        if not isinstance(value, kind):
+            raise DstnetError(f"{self.path}: {name} is a JSON {type(value).__name__}, not a {kind.__name__}")
+        return value
 
 
 def load_npz(path: str | os.PathLike) -> LayerStack:
-    """Read a stack written by :func:`save_npz`. Also accepts an ``.npz`` holding one dense 2-D array."""
+    """Read a stack written by :func:`save_npz`. Also accepts an ``.npz`` holding one dense 2-D array.
+
+    Every array's header (dtype, shape) is checked, and the layer sizes against the memory available
+    (:func:`check_mask_sizes`), before any data is read; link indices must lie inside their layer and come in
+    pairs. Anything else is one :class:`DstnetError` line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DstnetError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            if "format_version" not in files:
-                arrays = [k for k in z.files if z[k].ndim == 2]
-                if len(arrays) == 1:
-                    return LayerStack.single(z[arrays[0]], name=arrays[0])
-                raise DstnetError(f"{path}: not a dstnet mask file (no format_version, {len(arrays)} 2-D arrays)")
-            version = z["format_version"]
-            if (
-                version.shape != ()
-                or not np.issubdtype(version.dtype, np.integer)
-                or int(version) != NPZ_FORMAT_VERSION
-            ):
-                raise DstnetError(
-                    f"{path}: mask file format {version.tolist()!r}; this dstnet reads format {NPZ_FORMAT_VERSION}"
-                )
-            names = json.loads(str(z["names"]))
-            meta = json.loads(str(z["meta"]))
-            chain = bool(z["chain"]) if "chain" in files else None
-            if not isinstance(names, list) or len(names) > MAX_LAYERS:
-                raise DstnetError(f"{path}: names must be a list of at most {MAX_LAYERS:,} layer names")
-            shapes = [tuple(int(s) for s in z[f"shape_{k}"]) for k in range(len(names))]
-            if any(len(s) != 2 or min(s) < 0 for s in shapes):
-                raise DstnetError(f"{path}: layer shapes must be pairs of non-negative sizes, got {shapes[:3]}")
-            check_mask_sizes(shapes, path)
-            masks = []
-            for k in range(len(names)):
-                shape = shapes[k]
-                m = np.zeros(shape, dtype=bool)
-                m[z[f"rows_{k}"], z[f"cols_{k}"]] = True
-                masks.append(m)
+        if not zipfile.is_zipfile(path):
+            raise DstnetError(f"{path}: unreadable mask file (not an .npz zip archive)")
+        with zipfile.ZipFile(path) as zf:
+            arrays = _NpzArrays(path, zf)
+            if "format_version" not in arrays.headers:
+                return _dense_npz(arrays)
+            return _stack_npz(arrays)
     except DstnetError:
         raise
-    except FileNotFoundError:
-        raise DstnetError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, IndexError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated or corrupt data
         raise DstnetError(f"{path}: unreadable mask file ({e.__class__.__name__}: {e})") from None
-    return LayerStack(masks, names, meta, chain=chain)
+
+
+def _dense_npz(arrays: _NpzArrays) -> LayerStack:
+    """An ``.npz`` of one dense 2-D array of numbers: non-zero entries are links."""
+    path = arrays.path
+    two_d = [name for name, (shape, _) in arrays.headers.items() if len(shape) == 2]
+    if len(two_d) != 1:
+        raise DstnetError(f"{path}: not a dstnet mask file (no format_version, {len(two_d)} 2-D arrays)")
+    name = two_d[0]
+    shape, dtype = arrays.header(name, 2, "biuf", "a 2-D array of numbers")
+    check_mask_sizes([shape], path, extra=shape[0] * shape[1] * dtype.itemsize)
+    dense = arrays.read(name)
+    if dense.dtype.kind == "f" and not np.isfinite(dense).all():
+        raise DstnetError(f"{path}: array {name!r} holds NaN or infinite values")
+    return LayerStack.single(dense, name=name)
+
+
+def _stack_npz(arrays: _NpzArrays) -> LayerStack:
+    """A stack in dstnet's own layout (see :func:`save_npz`)."""
+    path = arrays.path
+    arrays.header("format_version", 0, "iu", "an integer format version")
+    version = arrays.read("format_version")
+    if int(version) != NPZ_FORMAT_VERSION:
+        raise DstnetError(
+            f"{path}: mask file format {version.tolist()!r}; this dstnet reads format {NPZ_FORMAT_VERSION}"
+        )
+    names = arrays.json("names", list)
+    meta = arrays.json("meta", dict)
+    if not names or len(names) > MAX_LAYERS or not all(isinstance(n, str) for n in names):
+        raise DstnetError(f"{path}: names must be a list of 1 to {MAX_LAYERS:,} layer names (strings)")
+    chain = None
+    if "chain" in arrays.headers:
+        arrays.header("chain", 0, "b", "a bool")
+        chain = bool(arrays.read("chain"))
+    n = len(names)
+    per_layer = [(f"shape_{k}", f"rows_{k}", f"cols_{k}") for k in range(n)]
+    expected = {"format_version", "names", "meta", "chain"} | {a for layer in per_layer for a in layer}
+    unexpected = sorted(set(arrays.headers) - expected)
+    if unexpected:
+        raise DstnetError(f"{path}: arrays {unexpected[:3]} do not belong to the {n} layer(s) the names list")
+    shapes: list[tuple[int, int]] = []
+    links: list[int] = []
+    for k, (shape_k, rows_k, cols_k) in enumerate(per_layer):
+        arrays.header(shape_k, 1, "iu", "an (n_out, n_in) pair")
+        (rows_len,), _ = arrays.header(rows_k, 1, "iu", "1-D integer link indices")
+        (cols_len,), _ = arrays.header(cols_k, 1, "iu", "1-D integer link indices")
+        if arrays.headers[shape_k][0] != (2,):
+            raise DstnetError(f"{path}: {shape_k} has {arrays.headers[shape_k][0]} entries, not 2 (n_out, n_in)")
+        shapes.append(tuple(int(s) for s in arrays.read(shape_k)))
+        if rows_len != cols_len:
+            raise DstnetError(f"{path}: layer {k} has {rows_len} row and {cols_len} column indices")
+        links.append(rows_len)
+    check_mask_sizes(shapes, path, extra=16 * sum(links))
+    masks = []
+    for k, ((n_out, n_in), n_links) in enumerate(zip(shapes, links, strict=True)):
+        if n_links > n_out * n_in:
+            raise DstnetError(f"{path}: layer {k} lists {n_links:,} links, more than its {n_out}x{n_in} cells")
+        rows, cols = arrays.read(f"rows_{k}"), arrays.read(f"cols_{k}")
+        if n_links and (rows.min() < 0 or rows.max() >= n_out or cols.min() < 0 or cols.max() >= n_in):
+            raise DstnetError(f"{path}: layer {k} has a link index outside its shape {n_out}x{n_in}")
+        m = np.zeros((n_out, n_in), dtype=bool)
+        m[rows, cols] = True
+        masks.append(m)
+    return _stack(path, masks, names, meta, chain)
+
+
+def _stack(
+    source: str | os.PathLike, masks: list[np.ndarray], names: list[str], meta: dict[str, Any], chain: bool | None
+) -> LayerStack:
+    """A :class:`LayerStack`, its complaints (duplicate names, a chain that does not fit) prefixed by ``source``."""
+    try:
+        return LayerStack(masks, names, meta, chain=chain)
+    except DstnetError as e:
+        raise DstnetError(f"{source}: {e}") from None
 
 
 # --------------------------------------------------------------------------------------------------- edge list
@@ -485,98 +637,172 @@ def write_edgelist(obj: Any, path: str | os.PathLike) -> Path:
         "# names: " + ",".join(stack.names),
         f"# chain: {int(stack.is_chain)}",
     ]
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-            for k, m in enumerate(stack.masks):
-                rows, cols = np.nonzero(m)
-                cols_rows = np.column_stack([cols, rows])
-                if len(stack) == 1:
-                    np.savetxt(f, cols_rows, fmt="%d")
-                else:
-                    np.savetxt(f, np.column_stack([np.full(len(rows), k), cols_rows]), fmt="%d")
-        os.replace(tmp, path)
-    finally:  # nothing half-written is left behind (a full disk, a crash)
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+        for k, m in enumerate(stack.masks):
+            rows, cols = np.nonzero(m)
+            cols_rows = np.column_stack([cols, rows])
+            if len(stack) == 1:
+                np.savetxt(f, cols_rows, fmt="%d")
+            else:
+                np.savetxt(f, np.column_stack([np.full(len(rows), k), cols_rows]), fmt="%d")
     return path
+
+
+def _text_size(path: Path, per_byte: int, what: str) -> None:
+    """Refuse a missing file, a folder, or a text file too big to parse in the memory available."""
+    if not path.is_file():
+        raise DstnetError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    size = path.stat().st_size
+    check_memory(size * per_byte, f"{path}: reading this {format_bytes(size)} {what}")
+
+
+def _neuron_id(text: str, source: str, what: str) -> int:
+    """A 0-based id written as ASCII digits (sizes are checked against memory once the file is read)."""
+    if not (text.isascii() and text.isdigit()):
+        raise DstnetError(f"{source}: {what} must be a non-negative integer (0-based), got {text!r}")
+    if len(text.lstrip("0")) > 18:  # beyond int64: no layer that wide fits in any memory
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise DstnetError(f"{source}: {what} {shown} ({len(text)} digits) is beyond any layer that fits in memory")
+    return int(text)
+
+
+@dataclass
+class _EdgeListHeader:
+    """What the ``#`` comment lines of an edge list say: ``shapes``, ``names``, ``chain`` (each at most once)."""
+
+    shapes: list[tuple[int, int]] | None = None
+    names: list[str] | None = None
+    chain: bool | None = None
+
+    def read(self, line: str, source: str) -> None:
+        body = line.lstrip("#% ").strip()
+        key, _, value = body.partition(":")
+        key, value = key.strip(), value.strip()
+        if key not in ("shapes", "names", "chain"):
+            return  # a comment
+        if getattr(self, key) is not None:
+            raise DstnetError(f"{source}: a second '# {key}:' header")
+        if key == "shapes":
+            shapes = []
+            for item in value.split(";"):
+                sides = item.split("x")
+                if len(sides) != 2:
+                    raise DstnetError(f"{source}: bad shapes header {body!r} (expected '# shapes: 3x4; 2x3')")
+                n_out, n_in = (_neuron_id(s.strip(), source, "a layer size") for s in sides)
+                shapes.append((n_out, n_in))
+            self.shapes = shapes
+        elif key == "names":
+            self.names = [s for s in value.split(",") if s]
+        else:
+            if value not in ("0", "1"):
+                raise DstnetError(f"{source}: '# chain:' is 0 or 1, got {value!r}")
+            self.chain = value == "1"
 
 
 def read_edgelist(path: str | os.PathLike) -> LayerStack:
     """Read an edge list written by :func:`write_edgelist`, or any bipartite edge list of integer ids.
 
-    Without a ``# shapes:`` header, sizes are ``max index + 1`` per side. Separators may be spaces, tabs or commas.
+    Lines are ``input output`` (one layer) or ``layer input output``; separators may be spaces, tabs or commas;
+    ``#`` or ``%`` lines are comments or the headers ``# shapes: n_out x n_in; ...``, ``# names: a,b`` and
+    ``# chain: 0|1``. Without a shapes header, a layer's sizes are ``max id + 1`` per side and every layer
+    ``0..L-1`` needs a link. Ids are checked as they are read, the sizes against the memory available
+    (:func:`check_mask_sizes`) before any mask is allocated; anything else is one :class:`DstnetError` line.
     """
     path = Path(path)
+    _text_size(path, EDGE_LIST_BYTES_PER_BYTE, "edge list")
+    header = _EdgeListHeader()
+    ids, line_of = array("q"), array("q")
+    width, first = 0, 0
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DstnetError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DstnetError(f"{path}: unreadable edge list ({e})") from None
-    shapes: list[tuple[int, int]] | None = None
-    names: list[str] = []
-    chain: bool | None = None
-    rows_data: list[list[int]] = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#") or line.startswith("%"):
-            body = line.lstrip("#% ").strip()
-            if body.startswith("shapes:"):
-                try:
-                    shapes = [tuple(int(x) for x in s.strip().split("x")) for s in body[7:].split(";")]
-                except ValueError:
-                    raise DstnetError(f"{path}:{lineno}: bad shapes header {body!r}") from None
-            elif body.startswith("names:"):
-                names = [s for s in body[6:].strip().split(",") if s]
-            elif body.startswith("chain:"):
-                chain = body[6:].strip() == "1"
-            continue
-        parts = line.replace(",", " ").split()
-        try:
-            rows_data.append([int(p) for p in parts])
-        except ValueError:
-            raise DstnetError(f"{path}:{lineno}: expected integer neuron ids, got {line!r}") from None
-    widths = {len(r) for r in rows_data}
-    if len(widths) > 1:
-        raise DstnetError(f"{path}: lines have different numbers of columns {sorted(widths)}")
-    width = widths.pop() if widths else 2
-    if width not in (2, 3):
-        raise DstnetError(f"{path}: expected 2 columns (input output) or 3 (layer input output), got {width}")
-    data = np.array(rows_data, dtype=np.int64).reshape(-1, width)
-    if width == 2:
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, 1):
+                line = raw.strip()
+                where = f"{path}:{lineno}"
+                if not line:
+                    continue
+                if line[0] in "#%":
+                    header.read(line, where)
+                    continue
+                parts = line.replace(",", " ").split()
+                if not width:
+                    width, first = len(parts), lineno
+                    if width not in (2, 3):
+                        raise DstnetError(
+                            f"{where}: expected 2 columns (input output) or 3 (layer input output), got {width}"
+                        )
+                elif len(parts) != width:
+                    raise DstnetError(f"{where}: {len(parts)} columns, but line {first} has {width}")
+                if width == 3 and _neuron_id(parts[0], where, "a layer id") >= MAX_LAYERS:
+                    raise DstnetError(f"{where}: layer id {parts[0]} (at most {MAX_LAYERS:,} layers)")
+                ids.extend(_neuron_id(p, where, "a neuron id") for p in parts)
+                line_of.append(lineno)
+    except UnicodeDecodeError as e:
+        raise DstnetError(f"{path}: not a UTF-8 text edge list ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DstnetError(f"{path}: unreadable edge list ({e.strerror or e})") from None
+    if not line_of and header.shapes is None:
+        raise DstnetError(f"{path}: no links and no '# shapes:' header: nothing to read")
+    if not width:  # a header and no links
+        width = 2 if len(header.shapes) == 1 else 3
+    data = np.frombuffer(ids, dtype=np.int64).reshape(-1, width)
+    lines = np.frombuffer(line_of, dtype=np.int64)
+    if data.shape[1] == 2:
+        if header.shapes is not None and len(header.shapes) != 1:
+            raise DstnetError(
+                f"{path}: 2-column lines are one layer, but the '# shapes:' header gives {len(header.shapes)}; "
+                "write 'layer input output' lines"
+            )
         data = np.column_stack([np.zeros(len(data), dtype=np.int64), data])
-    if (data < 0).any():
-        raise DstnetError(f"{path}: negative neuron index")
-    n_layers = len(shapes) if shapes else (int(data[:, 0].max()) + 1 if len(data) else 1)
-    if n_layers > MAX_LAYERS:
-        raise DstnetError(f"{path}: layer index {n_layers - 1:,} (at most {MAX_LAYERS:,} layers)")
-    if shapes:
-        check_mask_sizes([(n_out, n_in) for n_out, n_in in shapes], path)
-    else:
-        sizes = []
-        for k in range(n_layers):
-            sel = data[data[:, 0] == k]
-            sizes.append((int(sel[:, 2].max()) + 1, int(sel[:, 1].max()) + 1) if len(sel) else (0, 0))
-        check_mask_sizes(sizes, path)
+    layer, src, dst = data[:, 0], data[:, 1], data[:, 2]
+    shapes = header.shapes if header.shapes is not None else _inferred_shapes(path, layer, src, dst)
+    n_layers = len(shapes)
+    check_mask_sizes(
+        shapes,
+        path,
+        hint="check the ids (0-based neuron indices: without a '# shapes:' header a layer's sizes are its largest "
+        "ids + 1)",
+    )
+    n_out = np.array([s[0] for s in shapes], dtype=np.int64)
+    n_in = np.array([s[1] for s in shapes], dtype=np.int64)
+    outside = layer >= n_layers
+    if outside.any():
+        k = int(np.argmax(outside))
+        raise DstnetError(f"{path}:{lines[k]}: layer {layer[k]}, but the '# shapes:' header gives {n_layers} layers")
+    outside = (src >= n_in[layer]) | (dst >= n_out[layer])
+    if outside.any():
+        k = int(np.argmax(outside))
+        raise DstnetError(
+            f"{path}:{lines[k]}: link {src[k]} -> {dst[k]} lies outside layer {layer[k]}'s shape "
+            f"{n_out[layer[k]]}x{n_in[layer[k]]} (n_out x n_in)"
+        )
+    if header.names is not None and len(header.names) != n_layers:
+        raise DstnetError(f"{path}: the '# names:' header gives {len(header.names)} names for {n_layers} layers")
+    order = np.argsort(layer, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=n_layers))])
     masks = []
-    for k in range(n_layers):
-        sel = data[data[:, 0] == k]
-        if shapes:
-            n_out, n_in = shapes[k]
-        else:
-            n_in = int(sel[:, 1].max()) + 1 if len(sel) else 0
-            n_out = int(sel[:, 2].max()) + 1 if len(sel) else 0
-        if len(sel) and (sel[:, 1].max() >= n_in or sel[:, 2].max() >= n_out):
-            raise DstnetError(f"{path}: layer {k} has a neuron index outside its shape {n_out}x{n_in}")
-        m = np.zeros((n_out, n_in), dtype=bool)
-        m[sel[:, 2], sel[:, 1]] = True
+    for k, (rows, cols) in enumerate(shapes):
+        sel = order[bounds[k] : bounds[k + 1]]
+        m = np.zeros((rows, cols), dtype=bool)
+        m[dst[sel], src[sel]] = True
         masks.append(m)
-    if (data[:, 0] >= n_layers).any():
-        raise DstnetError(f"{path}: layer index beyond the {n_layers} layers in the header")
-    return LayerStack(masks, names if len(names) == n_layers else [], chain=chain)
+    return _stack(path, masks, header.names or [], {}, header.chain)
+
+
+def _inferred_shapes(path: Path, layer: np.ndarray, src: np.ndarray, dst: np.ndarray) -> list[tuple[int, int]]:
+    """Layer shapes ``(max output id + 1, max input id + 1)`` of an edge list without a shapes header."""
+    n_layers = int(layer.max()) + 1
+    counts = np.bincount(layer, minlength=n_layers)
+    if (counts == 0).any():
+        k = int(np.argmin(counts))
+        raise DstnetError(
+            f"{path}: layer {k} has no links; without a '# shapes:' header every layer 0..{n_layers - 1} needs one"
+        )
+    n_in = np.zeros(n_layers, dtype=np.int64)
+    n_out = np.zeros(n_layers, dtype=np.int64)
+    np.maximum.at(n_in, layer, src + 1)
+    np.maximum.at(n_out, layer, dst + 1)
+    return [(int(o), int(i)) for o, i in zip(n_out, n_in, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------------- GraphML
@@ -585,31 +811,33 @@ def write_graphml(obj: Any, path: str | os.PathLike) -> Path:
     import networkx as nx
 
     path = Path(path)
-    tmp = temp_path(path)
-    try:
-        nx.write_graphml(to_networkx(obj), tmp)
-        os.replace(tmp, path)
-    finally:  # nothing half-written is left behind (a full disk, a crash)
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as f:
+        nx.write_graphml(to_networkx(obj), f)
     return path
 
 
 def read_graphml(path: str | os.PathLike) -> LayerStack:
-    """Read GraphML written by :func:`write_graphml`, or any GraphML with a ``bipartite`` node attribute."""
+    """Read GraphML written by :func:`write_graphml`, or any GraphML with a ``bipartite`` node attribute.
+
+    The file's size is checked against the memory available before it is parsed, its attributes by
+    :func:`from_networkx` before any mask is allocated.
+    """
     import networkx as nx
 
+    path = Path(path)
+    _text_size(path, GRAPHML_BYTES_PER_BYTE, "GraphML file")
     try:
-        g = nx.read_graphml(path, node_type=int)
-    except FileNotFoundError:
-        raise DstnetError(f"{path}: no such file") from None
-    except ValueError:
         try:
+            g = nx.read_graphml(path, node_type=int)
+        except ValueError:  # node ids that are not integers
             g = nx.read_graphml(path)
-        except Exception as e:  # networkx raises assorted parser errors
-            raise DstnetError(f"{path}: unreadable GraphML ({e})") from None
-    except Exception as e:
-        raise DstnetError(f"{path}: unreadable GraphML ({e})") from None
-    return from_networkx(g)
+    except Exception as e:  # the XML parser and networkx raise assorted errors on foreign files
+        raise DstnetError(f"{path}: unreadable GraphML ({_one_line(e)})") from None
+    return from_networkx(g, source=str(path))
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or e.__class__.__name__
 
 
 # --------------------------------------------------------------------------------------------------- dispatch
@@ -651,6 +879,6 @@ def load(path: str | os.PathLike, fmt: str | None = None) -> LayerStack:
     fmt = fmt or format_of(path)
     if fmt not in FORMATS:
         raise DstnetError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if not Path(path).exists():
-        raise DstnetError(f"{path}: no such file")
+    if not Path(path).is_file():
+        raise DstnetError(f"{path}: no such file" if not Path(path).exists() else f"{path}: not a file")
     return FORMATS[fmt][1](path)
