@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,11 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.fileio import temp_path
+from netsci_dst.fileio import atomic_write, remove_stale_temps
 from netsci_dst.graph import LayerStack, save_npz
+
+#: The name of a mask snapshot file: ``update_NNNNN.npz`` (group 1: the update number).
+SNAPSHOT = re.compile(r"update_(\d+)\.npz")
 
 
 class RunDir:
@@ -72,7 +76,9 @@ class RunDir:
 
     def lock(self) -> None:
         """Claim the run directory for this process until :meth:`unlock` (or the process ends): a second training
-        process on the same directory is refused with one line instead of interleaving its files with this one's."""
+        process on the same directory is refused with one line instead of interleaving its files with this one's.
+        The owner then removes the temporary files that killed writes left
+        (:func:`~netsci_dst.fileio.remove_stale_temps`)."""
         if fcntl is None or getattr(self, "_lock_fd", None) is not None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
@@ -90,6 +96,8 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        for folder in (self.root, self.checkpoints, self.masks):
+            remove_stale_temps(folder)
 
     def unlock(self) -> None:
         fd = getattr(self, "_lock_fd", None)
@@ -103,7 +111,7 @@ class RunDir:
         leftovers = []
         if self.metrics.exists() and self.metrics.stat().st_size:
             leftovers.append("metrics.jsonl")
-        if self.masks.is_dir() and any(self.masks.glob("update_*.npz")):
+        if self.mask_snapshots():
             leftovers.append("masks/update_*.npz")
         if self.checkpoints.is_dir() and any(self.checkpoints.glob("*.pt")):
             leftovers.append("checkpoints/*.pt")
@@ -115,12 +123,8 @@ class RunDir:
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.root / name
-        tmp = temp_path(path)
-        try:
-            tmp.write_text(json.dumps(finite_or_none(data), indent=2, default=_plain, allow_nan=False) + "\n")
-            os.replace(tmp, path)
-        finally:  # nothing half-written is left behind (a full disk, a crash)
-            tmp.unlink(missing_ok=True)
+        with atomic_write(path) as f:
+            f.write(json.dumps(finite_or_none(data), indent=2, default=_plain, allow_nan=False) + "\n")
         return path
 
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -130,18 +134,36 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
 
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """The JSON object file ``name`` of the run (``summary.json``); ``None`` when absent, one
+        :class:`DstnetError` line when unreadable or not a JSON object."""
+        path = self.root / name
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise DstnetError(f"{path}: unreadable ({e.__class__.__name__}: {e})") from None
+        if not isinstance(data, dict):
+            raise DstnetError(f"{path}: a JSON {type(data).__name__}, not an object")
+        return finite_or_none(data)
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.json`` checked by :func:`check_config` (``{}`` when absent)."""
+        config = self.read_json("config.json")
+        if config is None:
+            return {}
+        check_config(config, str(self.root / "config.json"))
+        return config
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """The per-epoch records (empty when the log does not exist yet)."""
         return read_jsonl(self.metrics) if self.metrics.exists() else []
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace the log with ``records`` (on resume: exactly the epochs the checkpoint holds)."""
-        tmp = temp_path(self.metrics)
-        try:
-            tmp.write_text("".join(json.dumps(r, default=_plain) + "\n" for r in records))
-            os.replace(tmp, self.metrics)
-        finally:  # nothing half-written is left behind (a full disk, a crash)
-            tmp.unlink(missing_ok=True)
+        with atomic_write(self.metrics) as f:
+            f.write("".join(json.dumps(finite_or_none(r), default=_plain, allow_nan=False) + "\n" for r in records))
 
     def rewind(self, records: list[dict[str, Any]], snapshots: int) -> None:
         """Roll the run back to a checkpoint on resume: the metrics log becomes ``records`` (what the checkpoint
@@ -157,11 +179,71 @@ class RunDir:
         return save_npz(stack, self.masks / f"update_{update:05d}.npz")
 
     def mask_snapshots(self) -> list[Path]:
-        return sorted(self.masks.glob("update_*.npz"))
+        """The mask snapshot files ``masks/update_NNNNN.npz``, in update order; other files there (a temporary file
+        a killed write left, ``update_00003.npz.tmp.npz`` from older versions) are not snapshots."""
+        if not self.masks.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.masks.iterdir() if (m := SNAPSHOT.fullmatch(p.name))]
+        return [p for _, p in sorted(found) if p.is_file()]
+
+
+#: The ``train`` fields of a configuration that analysis and figures read, with their types.
+TRAIN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "method": str,
+    "method_overrides": dict,
+    "sparsity": (int, float),
+    "seed": int,
+    "epochs": int,
+    "steps": int,
+    "src": str,
+    "tgt": str,
+}
+_KIND_NAMES = {str: "a name", dict: "a dict", (int, float): "a number", int: "an integer"}
+
+
+def check_config(config: Any, where: str) -> None:
+    """Refuse (one :class:`DstnetError` line starting with ``where``) a run configuration (``config.json``, a
+    checkpoint's ``config``) whose parts are not of the types the trainers write: a dict whose ``train`` and
+    ``model`` are dicts, ``method`` a dict or a name, ``sizes`` (also in ``train``) a list of positive integers,
+    and the ``train`` fields that analysis and figures read (:data:`TRAIN_FIELDS`) of their types or null. The trainers
+    check the rest of ``train`` when they resume."""
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise DstnetError(f"{where}: the configuration is not a dict of named fields")
+    for key in ("train", "model"):
+        if key in config and not isinstance(config[key], dict):
+            raise DstnetError(f"{where}: config {key} is {type(config[key]).__name__}, not a dict")
+    if "method" in config and not isinstance(config["method"], (dict, str)):
+        raise DstnetError(f"{where}: config method is {type(config['method']).__name__}, not a dict or a name")
+    train = config.get("train", {})
+    for key, kind in TRAIN_FIELDS.items():
+        value = train.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise DstnetError(f"{where}: config train {key} = {value!r} is not {_KIND_NAMES[kind]}")
+    for sizes in (config.get("sizes", [1]), train.get("sizes", [1])):
+        if not isinstance(sizes, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
+        ):
+            raise DstnetError(f"{where}: config sizes = {sizes!r} is not a list of positive integers")
+
+
+def check_record(record: Any, where: str) -> None:
+    """Refuse (one :class:`DstnetError` line starting with ``where``) a metric record that is not a flat dict of
+    numbers, booleans and nulls by field name, or whose ``epoch`` or ``step`` is not a non-negative integer: what the
+    trainers write, and what resume, analysis and the figures may rely on."""
+    if not isinstance(record, dict):
+        raise DstnetError(f"{where}: not a JSON object")
+    for key, value in record.items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, (bool, int, float))):
+            raise DstnetError(f"{where}: field {key!r} = {value!r} is not a number, a boolean or null")
+    for key in ("epoch", "step"):
+        value = record.get(key)
+        if key in record and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise DstnetError(f"{where}: {key} = {value!r} is not a non-negative integer")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Records of a JSON-lines file (blank lines skipped); a clear error names the first bad line."""
+    """The metric records of a JSON-lines log (blank lines skipped), each checked by :func:`check_record`, NaN and
+    infinities as ``None``; a clear error names the first bad line."""
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
@@ -173,11 +255,10 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             record = None
-        if not isinstance(record, dict):
-            raise DstnetError(f"{path}:{lineno}: not a JSON object")
-        records.append(record)
+        check_record(record, f"{path}:{lineno}")
+        records.append(finite_or_none(record))  # a bare NaN written by older versions reads as null
     return records
 
 
