@@ -10,7 +10,6 @@ one. :func:`evolution_table` flattens those rows into one table row per snapshot
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from netsci_dst.analysis.measures import MEASURES, compact_measure
 from netsci_dst.analysis.report import report, resolve_measures
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import load_npz
-from netsci_dst.train.rundir import read_jsonl
+from netsci_dst.train.rundir import SNAPSHOT, RunDir, read_jsonl
 
 if TYPE_CHECKING:
     from netsci_dst.analysis.targets import Target
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MEASURES", "snapshots", "evolution", "evolution_rows", "evolution_table"]
 
 DEFAULT_MEASURES: tuple[str, ...] = ("summary", "anp", "powerlaw", "cap", "clustering")
-_SNAPSHOT = re.compile(r"^update_(\d+)\.npz$")
 
 
 def snapshots(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -35,14 +33,7 @@ def snapshots(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     root = Path(run_dir)
     if not root.is_dir():
         raise DstnetError(f"{root}: not a directory")
-    found = []
-    masks = root / "masks"
-    if masks.is_dir():
-        for p in masks.iterdir():
-            m = _SNAPSHOT.match(p.name)
-            if m and p.is_file():
-                found.append((int(m.group(1)), p))
-    return sorted(found)
+    return [(int(SNAPSHOT.fullmatch(p.name).group(1)), p) for p in RunDir(root).mask_snapshots()]
 
 
 def _metrics_by_step(run_dir: Path) -> dict[int, dict[str, Any]]:

@@ -17,9 +17,7 @@ course over a run's snapshots in :mod:`.evolution`, the ELM verdicts in :mod:`.e
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from netsci_dst.analysis.measures import compact_measure, format_result
 from netsci_dst.analysis.tables import flatten, format_table, json_safe, table_columns, write_csv
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack
-from netsci_dst.train.rundir import read_jsonl
+from netsci_dst.train.rundir import SNAPSHOT, read_jsonl
 
 __all__ = [
     "Target",
@@ -55,7 +53,6 @@ __all__ = [
 ]
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-_SNAPSHOT = re.compile(r"update_(\d+)\.npz$")
 
 
 @dataclass
@@ -158,15 +155,9 @@ def load_target(path: str | os.PathLike) -> Target:
 
 
 def _load_stack_file(path: Path) -> Target:
-    from netsci_dst.graph import load
+    from netsci_dst.graph import load  # the one validating reader of each mask file format
 
-    try:
-        stack = load(path)
-    except DstnetError:
-        raise
-    except Exception as e:  # parsers raise assorted errors on foreign files
-        raise DstnetError(f"{path}: unreadable mask file ({e.__class__.__name__}: {e})") from None
-    return Target(path=path, kind="stack", stack=stack, label=path.stem)
+    return Target(path=path, kind="stack", stack=load(path), label=path.stem)
 
 
 def _load_checkpoint_target(path: Path, label: str | None = None) -> Target:
@@ -237,18 +228,13 @@ def _load_rundir(path: Path) -> Target:
     from netsci_dst.train.rundir import RunDir
 
     run = RunDir(path)
-    snapshots = sorted(run.mask_snapshots(), key=snapshot_update)
+    snapshots = run.mask_snapshots()
     has_metrics = run.metrics.exists()
     if not (run.latest.exists() or snapshots or has_metrics):
         raise DstnetError(
             f"{path}: not a run directory (no checkpoints/latest.pt, metrics.jsonl or masks/update_*.npz)"
         )
-    config: dict[str, Any] = {}
-    if (path / "config.json").exists():
-        try:
-            config = json.loads((path / "config.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise DstnetError(f"{path / 'config.json'}: unreadable ({e})") from None
+    config = run.read_config()
     metrics = read_jsonl(run.metrics) if has_metrics else []
     if run.latest.exists():
         t = _load_checkpoint_target(run.latest, label=path.name)
@@ -274,7 +260,7 @@ def _load_rundir(path: Path) -> Target:
 
 def snapshot_update(path: str | os.PathLike) -> int:
     """The update number of a snapshot file ``update_NNNNN.npz`` (0: the initial masks)."""
-    m = _SNAPSHOT.search(Path(path).name)
+    m = SNAPSHOT.fullmatch(Path(path).name)
     if not m:
         raise DstnetError(f"{path}: not a mask snapshot (expected update_NNNNN.npz)")
     return int(m.group(1))

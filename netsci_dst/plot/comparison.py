@@ -16,7 +16,6 @@ Only ``config.json``, ``metrics.jsonl`` and (for finished runs) ``summary.json``
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections.abc import Sequence
@@ -86,24 +85,17 @@ class RunCurves:
 def load_run_curves(path: str | os.PathLike) -> RunCurves:
     """Read one run directory; a folder without ``config.json`` and at least one epoch in ``metrics.jsonl`` is
     refused with a one-line :class:`DstnetError`."""
-    from netsci_dst.train.rundir import read_jsonl
+    from netsci_dst.train.rundir import RunDir
 
     path = Path(path)
-    try:
-        config = json.loads((path / "config.json").read_text())
-        train = config["train"]
-        metrics = read_jsonl(path / "metrics.jsonl")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DstnetError(f"{path}: not a training run directory with config.json and metrics.jsonl ({exc})") from None
-    rows = [r for r in metrics if isinstance(r.get("test_acc"), (int, float))]
+    run = RunDir(path)
+    train = run.read_config().get("train")
+    if not isinstance(train, dict) or not run.metrics.is_file():
+        raise DstnetError(f"{path}: not a training run directory with config.json and metrics.jsonl")
+    rows = [r for r in run.read_metrics() if isinstance(r.get("test_acc"), (int, float))]
     if not rows:
         raise DstnetError(f"{path}: no completed epoch in metrics.jsonl")
-    summary: dict[str, Any] = {}
-    if (path / "summary.json").exists():
-        try:
-            summary = json.loads((path / "summary.json").read_text())
-        except (OSError, ValueError):
-            summary = {}
+    summary = run.read_json("summary.json") or {}
     accs = [float(r["test_acc"]) for r in rows]
     best = summary.get("best_acc")
     return RunCurves(

@@ -21,7 +21,6 @@ to the right of their panel, never over the data.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from netsci_dst.analysis.anp import ends_at_output, layer_labels
-from netsci_dst.errors import DstnetError
 from netsci_dst.plot.degree import DOUBLE_COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 from netsci_dst.plot.training import run_kind
 
@@ -42,14 +40,9 @@ _PART_COLOR = "0.6"
 
 def _run_config(snapshots: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """The ``config.json`` of the run directory holding the snapshots (``RUN/masks/update_*.npz``), or ``{}``."""
-    path = Path(snapshots[0]).parent.parent / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DstnetError(f"{path}: unreadable ({e})") from None
-    return config if isinstance(config, dict) else {}
+    from netsci_dst.train.rundir import RunDir
+
+    return RunDir(Path(snapshots[0]).parent.parent).read_config()
 
 
 def snapshot_series(
