@@ -94,6 +94,14 @@ class Group:
             warnings.warn(f"rank {self.rank}: masks of {differed} differed from rank 0's; replaced", stacklevel=2)
         return differed
 
+    def from_main(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every process (pickled over the process group)."""
+        if not self.active:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

@@ -345,8 +345,8 @@ class Trainer:
         summary = self.summary(time.perf_counter() - t_start)
         if self.step >= task.total_steps:
             self.group.barrier()  # rank 0 has written best.pt
+            summary.update(self.group.from_main(task.finish(self.run) if main else None))
             if main:
-                summary.update(task.finish(self.run))
                 self.run.write_json("summary.json", summary)
         return summary
 

@@ -80,3 +80,12 @@ def test_a_killed_rank_leaves_the_last_checkpoint_intact_and_the_run_resumes(tmp
     resumed = dstnet("train", "mlp", "--resume", str(run), "--quiet", timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(latest)["epoch"] == 30
+
+
+def test_the_transformer_trains_under_two_processes_and_rank_0_reports_the_test_bleu(tmp_path):
+    r = dstnet("train", "transformer", "--preset", "tiny", "--steps", "20", "--eval-every", "10", "--train-limit",
+               "200", "--val-limit", "20", "--test-limit", "20", "--nproc", "2", "--out", str(tmp_path / "tf"),
+               "--quiet")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("done:") == 1 and "test BLEU" in r.stdout
+    assert load_checkpoint(tmp_path / "tf" / "checkpoints" / "latest.pt")["step"] == 20
