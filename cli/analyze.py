@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -138,7 +139,7 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
             from netsci_dst.analysis.evolution import evolution_rows, evolution_table
             from netsci_dst.analysis.tables import format_table
 
-            rows = evolution_rows(t, chosen, seed=seed, every=every, progress=True)
+            rows = evolution_rows(t, chosen, seed=seed, every=every, progress=sys.stderr.isatty())
             out["evolution"] = rows
             table = evolution_table(rows, t.history)
             results = rows[-1]
@@ -175,18 +176,26 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
         if json_file is None:
             click.echo(text, nl=False)
         else:
-            try:
-                json_file.write_text(text)
-            except OSError as e:
-                raise DstnetError(f"--json {json_file}: cannot write ({e.strerror or e})") from None
+            _write("--json", json_file, text)
             echo(f"\nwrote {json_file}")
     if csv_path is not None:
-        from netsci_dst.analysis.tables import csv_text, write_csv
+        from netsci_dst.analysis.tables import csv_text
 
         if table is None:
             raise DstnetError(f"--csv: {t.path} has no mask snapshots and no --elm rows to tabulate")
         if csv_file is None:
             click.echo(csv_text(table), nl=False)
         else:
-            write_csv(table, csv_file)
+            _write("--csv", csv_file, csv_text(table))
             echo(f"wrote {csv_file}")
+
+
+def _write(option: str, path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a full disk leaves neither a partial file nor a temporary one."""
+    from netsci_dst.fileio import atomic_write
+
+    try:
+        with atomic_write(path, newline="") as f:
+            f.write(text)
+    except OSError as e:
+        raise DstnetError(f"{option} {path}: cannot write ({e.strerror or e})") from None

@@ -99,7 +99,7 @@ def generate(
       dstnet generate csti --layers 784,1568 --density 0.01 --plot csti.png
     """
     from netsci_dst.analysis.degree import format_summary, stack_summary
-    from netsci_dst.graph import format_of, save
+    from netsci_dst.graph import check_mask_sizes, format_of, save
     from netsci_dst.topology import get
     from netsci_dst.topology.stack import build_stack
 
@@ -143,6 +143,8 @@ def generate(
     if fmt and fmt != implied:  # dstnet (and analyze, plot, linkpred) read a file by its suffix
         raise DstnetError(f"--format {fmt} into {output.name}: that name is read back as {implied}; rename the file")
     fmt = fmt or implied
+    given_sizes = f"--layers {layers}" if layers is not None else f"--n-in {n_in} --n-out {n_out}"
+    check_mask_sizes([(b, a) for a, b in zip(sizes, sizes[1:], strict=False)], given_sizes)
     stack = build_stack(
         sizes,
         spec.name,
@@ -158,9 +160,11 @@ def generate(
     save(stack, output, fmt)
     click.echo(f"wrote {output} ({fmt})")
     if plot_path:
+        from netsci_dst.fileio import atomic_path
         from netsci_dst.plot.topology import plot_stack_topology
 
-        plot_stack_topology(stack, plot_path, title=f"{spec.name}, density {density:g}, seed {seed}")
+        with atomic_path(plot_path, keep_suffix=True) as figure:
+            plot_stack_topology(stack, figure, title=f"{spec.name}, density {density:g}, seed {seed}")
         click.echo(f"wrote {plot_path}")
 
 

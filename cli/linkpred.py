@@ -1,7 +1,8 @@
 """``dstnet linkpred``: Cannistraci-Hebb link prediction on the layers of a mask file.
 
 A thin shell over :mod:`netsci_dst.linkpred`: load a stack (``.npz`` mask/stack file, an edge list of any bipartite
-network, or GraphML), score the missing links of the chosen layers, print the top-K as an aligned table and
+network, GraphML, or the masks of a checkpoint or run directory, through the same loader as ``dstnet analyze``),
+score the missing links of the chosen layers, print the top-K as an aligned table and
 optionally save every score (``-o -``: the .npz to stdout, for a pipe or a redirect, and the table to stderr).
 """
 
@@ -16,6 +17,7 @@ import click
 import numpy as np
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import atomic_write
 
 __all__ = ["linkpred"]
 
@@ -47,7 +49,7 @@ def _format_table(rows: list[tuple[str, int, int, float]]) -> str:
 
 
 @click.command("linkpred")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--method",
     "-m",
@@ -76,11 +78,14 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
     """Predict missing links of FILE's layers with a Cannistraci-Hebb rule and print the top-K.
 
     FILE is a mask/stack .npz, an edge list ("input output" or "layer input output" per line) of any bipartite
-    network, or GraphML. Each printed row is a missing link from an input neuron to an output neuron (0-based
-    indices) with its score; only links with a positive score are listed.
+    network, GraphML, a checkpoint (.pt) or a run directory (the masks of its latest checkpoint). Each printed
+    row is a missing link from an input neuron to an output neuron (0-based indices) with its score; only links
+    with a positive score are listed.
     """
-    from netsci_dst import graph
+    from netsci_dst.analysis.targets import load_target
+    from netsci_dst.graph import WORK_BYTES_PER_LINK
     from netsci_dst.linkpred import normalize_method, score, top_k
+    from netsci_dst.memory import check_memory
 
     method = normalize_method(method)
     if top < 1:
@@ -89,8 +94,15 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
     if stdout is not None and stdout.isatty():
         raise DstnetError("-o -: the scores are a binary .npz; redirect stdout to a file or a pipe")
     echo = functools.partial(click.echo, err=stdout is not None)  # with the scores on stdout, the text on stderr
-    stack = graph.load(file)
+    stack = load_target(file).stack
     indices = _layer_indices(stack, layer)
+    if output is not None:  # every chosen layer's float64 scores are kept until they are written
+        cells = [stack[k].size for k in indices]
+        check_memory(
+            WORK_BYTES_PER_LINK * max(cells) + 8 * sum(cells),
+            f"{file}: scoring {len(cells)} layer(s) and keeping their scores for -o",
+            "score one layer at a time with --layer",
+        )
     table: list[tuple[str, int, int, float]] = []
     summary: list[str] = []
     saved: dict[str, np.ndarray] = {}
@@ -119,7 +131,7 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
             np.savez_compressed(stdout, **saved)
             return
         try:
-            with open(output, "wb") as f:  # a file object keeps the name exactly as given
+            with atomic_write(output, "wb") as f:  # a file object keeps the name exactly as given
                 np.savez_compressed(f, **saved)
         except OSError as e:
             raise DstnetError(f"{output}: cannot write scores ({e.strerror or e})") from None

@@ -60,7 +60,7 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
       dstnet plot runs/chts runs/set --kind training -o curves.svg
       dstnet plot runs/reproduce-mlp/* --kind comparison -o methods.png
     """
-    from netsci_dst.analysis.targets import load_snapshot, load_target
+    from netsci_dst.fileio import atomic_path
     from netsci_dst.plot.degree import check_figure_path
 
     output = Path(output or f"{kind}.png")
@@ -75,11 +75,30 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
         )
     if update is not None and kind in ("evolution", "training", "comparison"):
         raise DstnetError(f"--update selects the masks of one update; --kind {kind} draws the whole run")
+    with atomic_path(output, keep_suffix=True) as figure:  # a failed or interrupted draw leaves no file behind
+        _draw(kind, targets, figure, update=update, title=title, embedding=embedding, theta=theta, seed=seed, dpi=dpi)
+    click.echo(f"wrote {output}")
+
+
+def _draw(
+    kind: str,
+    targets: tuple[str, ...],
+    figure: Path,
+    *,
+    update: int | None,
+    title: str | None,
+    embedding: str,
+    theta: float,
+    seed: int,
+    dpi: int,
+) -> None:
+    """Draw the figure of ``kind`` for ``targets`` into the file ``figure``."""
+    from netsci_dst.analysis.targets import load_snapshot, load_target
+
     if kind == "comparison":
         from netsci_dst.plot.comparison import plot_comparison
 
-        plot_comparison(targets, output, title=title, dpi=dpi)
-        click.echo(f"wrote {output}")
+        plot_comparison(targets, figure, title=title, dpi=dpi)
         return
     loaded = [load_target(t) for t in targets]
 
@@ -92,11 +111,11 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
         if len(set(labels)) < len(labels):
             labels = [str(t.path) for t in loaded]
         runs = [training_run(label, t.metrics, t.config) for label, t in zip(labels, loaded, strict=True)]
-        plot_training(runs, output, title=title, dpi=dpi)
+        plot_training(runs, figure, title=title, dpi=dpi)
     elif kind == "evolution":
         from netsci_dst.plot.evolution import plot_evolution
 
-        plot_evolution(loaded[0], output, theta=theta, title=title, dpi=dpi)
+        plot_evolution(loaded[0], figure, theta=theta, title=title, dpi=dpi)
     else:
         t = loaded[0]
         stack, name = t.stack, t.label
@@ -113,22 +132,21 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
         if kind == "adjacency":
             from netsci_dst.plot.topology import plot_stack_topology
 
-            plot_stack_topology(stack, output, title=title)
+            plot_stack_topology(stack, figure, title=title)
         elif kind == "degree":
             from netsci_dst.plot.degree import plot_degree
 
-            plot_degree(stack, output, title=title, dpi=dpi)
+            plot_degree(stack, figure, title=title, dpi=dpi)
         else:
             from netsci_dst.analysis.anp import ends_at_output
             from netsci_dst.plot.hyperbolic import plot_hyperbolic
 
             plot_hyperbolic(
                 stack,
-                output,
+                figure,
                 method=embedding,
                 seed=seed,
                 title=title,
                 dpi=dpi,
                 last_is_output=ends_at_output(t.config, len(stack)),
             )
-    click.echo(f"wrote {output}")

@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from netsci_dst.errors import DstnetError
+
+#: Source tokens per batch of :func:`netsci_dst.train.translation_eval.translate` (its ``max_tokens``).
+BATCH_TOKENS = 4096
+
+
+def check_beam(model: Any, tokenizer: Any, texts: list[str], beam: int, device: Any) -> None:
+    """Refuse, before decoding, a ``--beam`` whose search would not fit in memory, with the bytes it would need.
+
+    Per live hypothesis the search holds the logits, log-probabilities and candidate scores over the vocabulary
+    (float32), the repeated encoder output, the decoder's key/value cache (self-attention over the generated
+    tokens, cross-attention over the source) and the prefix; a batch holds ``beam`` hypotheses per sentence and
+    about :data:`BATCH_TOKENS` source tokens in all (at least one sentence).
+    """
+    import torch
+
+    from netsci_dst.memory import check_memory
+    from netsci_dst.models.decoding import MAX_LEN_MARGIN
+
+    if beam < 1:
+        raise DstnetError(f"--beam must be at least 1, got {beam}")
+    cfg = model.config
+    src_len = 1 + max((len(ids) for ids in tokenizer.encode_batch(texts)), default=0)  # with the eos
+    steps = min(int(cfg.max_len), src_len + MAX_LEN_MARGIN)
+    floats = 3 * cfg.vocab_size + src_len * cfg.d_model + 2 * cfg.n_decoder_layers * cfg.d_model * (steps + src_len)
+    per_hypothesis = 4 * floats + 16 * steps
+    hypotheses = beam * max(1, BATCH_TOKENS // (src_len * beam))
+    free = torch.cuda.mem_get_info(device)[0] if getattr(device, "type", "cpu") == "cuda" else None
+    check_memory(hypotheses * per_hypothesis, f"--beam {beam}", "use a smaller --beam", available=free)
 
 
 @click.command("translate")
@@ -31,6 +60,7 @@ def translate(checkpoint, sentences, beam, device):
         raise DstnetError("nothing to translate: give sentences as arguments or on stdin")
     model, tokenizer, _ = load_translation_checkpoint(checkpoint, device)
     device_ = next(model.parameters()).device
+    check_beam(model, tokenizer, [texts[i] for i in filled], beam, device_)
     outputs = [""] * len(texts)  # one output line per input line: a blank line stays a blank line
     translated = run_translate(model, tokenizer, [texts[i] for i in filled], beam=beam, device=device_)
     for i, line in zip(filled, translated, strict=True):
@@ -55,23 +85,27 @@ def evaluate(checkpoint, split, beam, data_dir, limit, device, output):
       dstnet evaluate runs/tf-chtss --beam 2
     """
     import time
-    from pathlib import Path
 
     from netsci_dst.data.translation import load_multi30k
+    from netsci_dst.fileio import atomic_write
     from netsci_dst.train.transformer import load_translation_checkpoint
     from netsci_dst.train.translation_eval import bleu
     from netsci_dst.train.translation_eval import translate as run_translate
 
     model, tokenizer, ckpt = load_translation_checkpoint(checkpoint, device)
     train = ckpt["config"]["train"]
+    if not (train.get("src") and train.get("tgt")):
+        raise DstnetError(f"{checkpoint}: the checkpoint does not name its languages (config train src, tgt)")
     pairs = load_multi30k(data_dir, split, train["src"], train["tgt"], limit=limit)
+    check_beam(model, tokenizer, [s for s, _ in pairs], beam, next(model.parameters()).device)
     t0 = time.perf_counter()
     hyps = run_translate(
         model, tokenizer, [s for s, _ in pairs], beam=beam, device=next(model.parameters()).device, progress=True
     )
     score = bleu(hyps, [tokenizer.normalize(t) for _, t in pairs])
     if output:
-        Path(output).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+        with atomic_write(output, encoding="utf-8") as f:
+            f.write("".join(h + "\n" for h in hyps))
     click.echo(
         f"BLEU {score:.2f} on {split} ({len(pairs):,} pairs, {train['src']}->{train['tgt']}, beam {beam}, "
         f"{time.perf_counter() - t0:.1f}s); method {ckpt['config']['method']['name']}, step {ckpt['step']}"

@@ -64,13 +64,14 @@ def format_bytes(n: int | float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def check_memory(need: int, what: str, hint: str = "") -> None:
-    """Raise :class:`DstnetError` when ``need`` bytes exceed the memory available now.
+def check_memory(need: int, what: str, hint: str = "", available: int | None = None) -> None:
+    """Raise :class:`DstnetError` when ``need`` bytes exceed the memory available now (or ``available`` bytes: a
+    GPU's free memory).
 
     The message reads ``{what} would need {need}; {available} are available`` followed by ``hint`` (what to
     change), e.g. ``check_memory(n * 8, "--beam 100000")``.
     """
-    free = available_memory()
+    free = available_memory() if available is None else available
     if need > free:
         tail = f": {hint}" if hint else ""
         raise DstnetError(f"{what} would need {format_bytes(need)} of memory; {format_bytes(free)} are available{tail}")
