@@ -278,12 +278,16 @@ def _summary_line(summary: dict) -> str:
     return f"final test accuracy {summary['final_acc']:.4f}, {best}, AAE {summary['aae']:.4f}, ANP {summary['anp']:.3f}"
 
 
+#: Each recipe family: its title and the training command that runs it (the names of netsci_dst.dst.methods.FAMILIES)
+FAMILY_COMMANDS = {"mlp": ("MLP", "mlp"), "transformer": ("Transformer", "transformer"), "llm": ("LLM", "lm")}
+
+
 @click.command("methods")
 @click.argument("name", required=False)
 @click.option(
     "--family",
-    type=click.Choice(["mlp", "transformer"]),
-    help="Only the recipes of one model family [default: both].",
+    type=click.Choice(list(FAMILY_COMMANDS)),
+    help="Only the recipes of one model family [default: all].",
 )
 def methods(name, family):
     """List the DST recipes, or show one (NAME): its source in the authors' code, notes and every setting.
@@ -311,7 +315,8 @@ def methods(name, family):
             raise DstnetError(f"unknown method {name!r} (known: {', '.join(known)})")
         return
     for fam in families:
-        click.echo(f"{fam.upper() if fam == 'mlp' else fam.capitalize()} recipes (dstnet train {fam} --method NAME):")
+        title, command = FAMILY_COMMANDS[fam]
+        click.echo(f"{title} recipes (dstnet train {command} --method NAME):")
         width = max(len(n) for n in RECIPES[fam])
         for recipe in RECIPES[fam].values():
             click.echo(f"  {recipe.name:<{width}}  {recipe.origin:<9}  {recipe.summary}")

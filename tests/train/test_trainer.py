@@ -211,21 +211,26 @@ def test_methods_lists_recipes_and_shows_one_with_its_source():
     r = CliRunner().invoke(main, ["methods"])
     assert r.exit_code == 0
     lines = r.output.splitlines()
-    mlp_at, tf_at = (
-        lines.index(next(x for x in lines if x.startswith("MLP"))),
-        lines.index(next(x for x in lines if x.startswith("Transformer"))),
+    mlp_at, tf_at, llm_at = (
+        lines.index(next(x for x in lines if x.startswith(title))) for title in ("MLP", "Transformer", "LLM")
     )
-    for family, block in (("mlp", lines[mlp_at:tf_at]), ("transformer", lines[tf_at:])):
+    blocks = (("mlp", lines[mlp_at:tf_at]), ("transformer", lines[tf_at:llm_at]), ("llm", lines[llm_at:]))
+    for family, block in blocks:
         for name, recipe in RECIPES[family].items():
             assert any(line.split()[:2] == [name, recipe.origin] for line in block if line.strip()), (family, name)
     r = CliRunner().invoke(main, ["methods", "chtss"])
-    assert r.exit_code == 0 and r.output.count("chtss (") == 2  # the MLP and the Transformer recipe
+    assert r.exit_code == 0 and r.output.count("chtss (") == 3  # the MLP, Transformer and LLM recipes
     assert "density_schedule" in r.output and "sigmoid" in r.output and "source:" in r.output
     r = CliRunner().invoke(main, ["methods", "chts", "--family", "mlp"])
     assert "d1677b55a42c7b10be777ea9ab64dab4bdf35626" in r.output and "ems" in r.output
     assert "(transformer" not in r.output
     r = CliRunner().invoke(main, ["methods", "chts-paper", "--family", "transformer"])
     assert r.exit_code == 2 and "unknown method" in r.output
+    from netsci_dst.cli.train import FAMILY_COMMANDS
+
+    from netsci_dst.dst.methods import FAMILIES
+
+    assert tuple(FAMILY_COMMANDS) == FAMILIES
     r = CliRunner().invoke(main, ["methods", "nope"])
     assert r.exit_code == 2
 
