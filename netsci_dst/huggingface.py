@@ -72,6 +72,11 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
 
         if model is None or optimizer is None:
             raise DstnetError("DSTCallback: the Trainer gave no model or optimizer at the start of training")
+        if state.global_step > 0 and self.engine is None:
+            raise DstnetError(
+                "DSTCallback cannot resume a Trainer checkpoint yet: the engine's topology state is not saved with it; "
+                "train from the start"
+            )
         optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper holds the torch optimizer
         if self.engine is None:
             self.engine = DSTEngine(

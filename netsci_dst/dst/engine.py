@@ -1247,7 +1247,13 @@ class DSTEngine:
         """Make ``mask`` the links of layer ``name``; links that go lose weight, gradient and state, new ones start
         at 0."""
         if self.backend == "dense":
-            self._oriented(name, self._modules[name].weight_mask).copy_(mask)
+            current = self._oriented(name, self._modules[name].weight_mask)
+            mask = mask.to(current.device)
+            removed = (current & ~mask).reshape(-1).nonzero().squeeze(1)
+            added = (mask & ~current).reshape(-1).nonzero().squeeze(1)
+            if len(removed) or len(added):
+                changed = torch.cat([removed, added])
+                self._apply_dense(name, removed, added, changed, added[:0], None)
             return
         old = torch.from_numpy(self._modules[name].topology.flat_index())
         new = mask.reshape(-1).nonzero().squeeze(1).cpu()

@@ -30,8 +30,9 @@ class Group:
     """The processes of a run: ``rank`` of ``world``; a single process is ``Group(0, 1)`` and every collective is a
     no-op."""
 
-    def __init__(self, rank: int = 0, world: int = 1) -> None:
+    def __init__(self, rank: int = 0, world: int = 1, device: torch.device | None = None) -> None:
         self.rank, self.world = rank, world
+        self.device = device if device is not None else torch.device("cpu")  # where collectives' tensors live
 
     @property
     def main(self) -> bool:
@@ -46,29 +47,45 @@ class Group:
         """This process's rows of a global batch (every ``world``-th, from ``rank``)."""
         return batch[self.rank :: self.world] if self.active else batch
 
-    def all_reduce_gradients(self, parameters: list[torch.nn.Parameter]) -> None:
-        """Average the gradients over the processes in one flat ``all_reduce`` (absent gradients count as 0)."""
+    def share(self, n: int) -> float:
+        """The factor ``world * n / N`` (``N``: the global batch's items) that makes the average over processes of
+        each one's weighted mean loss the mean over the global batch; 1 for a single process."""
+        if not self.active:
+            return 1.0
+        total = self.sum([float(n)])[0]
+        return self.world * n / total if total else 0.0
+
+    def all_reduce_gradients(self, parameters: list[torch.nn.Parameter], extra: list[torch.Tensor] = ()) -> None:
+        """Sum ``grad / world`` over the processes in one flat ``all_reduce``; ``extra`` tensors (the sparse
+        backend's captured dense gradients) are averaged in place the same way. A parameter whose gradient is
+        absent on every process keeps ``None`` (optimizers skip it, as with one process)."""
         if not self.active:
             return
+        present = self.sum([float(p.grad is not None) for p in parameters]) if parameters else []
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-        flat = torch.cat([g.reshape(-1) for g in grads])
+        tensors = grads + list(extra)
+        flat = torch.cat([t.reshape(-1) for t in tensors])
         dist.all_reduce(flat)
         flat /= self.world
         offset = 0
-        for p, g in zip(parameters, grads, strict=True):
-            n = g.numel()
-            value = flat[offset : offset + n].view_as(g)
-            if p.grad is None:
-                p.grad = value.clone()
-            else:
-                p.grad.copy_(value)
+        for k, t in enumerate(tensors):
+            n = t.numel()
+            value = flat[offset : offset + n].view_as(t)
             offset += n
+            if k >= len(parameters):
+                t.copy_(value)
+            elif present[k] == 0:
+                parameters[k].grad = None
+            elif parameters[k].grad is None:
+                parameters[k].grad = value.clone()
+            else:
+                parameters[k].grad.copy_(value)
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sums of ``values`` over the processes (float64)."""
         if not self.active:
             return list(values)
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
         return t.tolist()
 
@@ -84,9 +101,9 @@ class Group:
             return []
         differed = []
         for name, mask in engine.masks.items():
-            theirs = mask.to(torch.uint8).contiguous()
+            theirs = mask.to(device=self.device, dtype=torch.uint8).contiguous()
             dist.broadcast(theirs, src=0)
-            theirs = theirs.bool()
+            theirs = theirs.bool().to(mask.device)
             if not torch.equal(theirs, mask):
                 differed.append(name)
                 engine._set_mask(name, theirs)  # the engine's own path for a changed link set
@@ -115,9 +132,10 @@ def init_from_env(device: torch.device) -> Group:
         return Group()
     if not dist.is_available():
         raise DstnetError("WORLD_SIZE > 1 but this torch has no torch.distributed")
+    if device.type not in ("cpu", "cuda"):
+        raise DstnetError(f"multi-process training runs on cpu or cuda devices, not {device}")
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type not in ("cpu", "cuda"):
-            raise DstnetError(f"multi-process training runs on cpu or cuda devices, not {device}")
-        dist.init_process_group(backend=backend)
-    return Group(dist.get_rank(), dist.get_world_size())
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # collectives and pickled objects on this rank's GPU
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Group(dist.get_rank(), dist.get_world_size(), device)

@@ -363,13 +363,22 @@ class Trainer:
             lr = task.learning_rate(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss, n, batch_extras = task.loss(batch)
-            if self.group.any(not bool(torch.isfinite(loss))):
-                self._nan_stop(f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}")
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if len(batch):
+                loss, n, batch_extras = task.loss(batch)
+            else:  # more processes than rows in this batch: this one contributes nothing
+                loss, n, batch_extras = sum(p.sum() for p in params) * 0.0, 0, {}
+            bad = not bool(torch.isfinite(loss))
+            if self.group.any(bad):
+                where = f" on rank {self.group.rank}" if self.group.active and bad else ""
+                self._nan_stop(f"the loss became {loss.item()}{where} at epoch {self.epoch + 1}, step {self.step + 1}")
             updates_before = self.engine.n_updates
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.group.all_reduce_gradients([p for p in self.model.parameters() if p.requires_grad])
+            # processes averaging their gradients: each loss weighted by its share of the global batch, so the
+            # step is the global batch's mean however the rows split
+            weight = self.group.share(n)
+            (loss * weight if weight != 1.0 else loss).backward()
+            self.group.all_reduce_gradients(params, self._dense_gradients())
             if task.grad_clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), task.grad_clip)
             self.optimizer.step()  # the engine's hooks mask, count and update the topology
@@ -397,6 +406,11 @@ class Trainer:
                 loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
                 if self.cfg.progress and self.group.main:
                     bar.write(task.format_record(record))
+
+    def _dense_gradients(self) -> list[torch.Tensor]:
+        """The dense gradients the sparse backend's layers captured for the next update (RigL, MEST), which the
+        processes must average as they average the parameters' gradients."""
+        return [g for g in (getattr(m, "dense_grad", None) for m in self.model.modules()) if g is not None]
 
     def _nan_stop(self, what: str) -> None:
         last = self.run.latest if self.run.latest.exists() else "none"

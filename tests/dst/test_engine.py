@@ -672,3 +672,21 @@ def test_topology_metrics_use_the_chain_anp_on_an_mlp_and_the_structure_anp_else
     masks = {n: m.numpy() for n, m in engine.masks.items()}
     assert not engine.is_chain()
     assert engine.anp() == anp_structure(masks, structure)["overall"]
+
+
+def test_setting_a_mask_on_the_dense_backend_zeroes_the_links_that_go_and_come():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    engine = DSTEngine(model, opt, "set", density=0.5, total_steps=100, sparse_layers=["0", "2"], backend="dense")
+    model(torch.randn(3, 6)).sum().backward()
+    opt.step()
+    old = engine.masks["0"].clone()
+    new = old.clone()
+    gone, come = old.nonzero()[0].tolist(), (~old).nonzero()[0].tolist()
+    new[gone[0], gone[1]], new[come[0], come[1]] = False, True
+    engine._set_mask("0", new)
+    weight, momentum = model[0].weight, opt.state[model[0].weight]["momentum_buffer"]
+    assert torch.equal(engine.masks["0"], new)
+    for r, c in (gone, come):
+        assert weight[r, c] == 0 and momentum[r, c] == 0

@@ -39,14 +39,24 @@ def assert_same_run(a, b, atol=1e-6):
             assert torch.allclose(a[key], b[key], atol=atol, rtol=0), (key, (a[key] - b[key]).abs().max())
 
 
-def test_two_processes_train_the_run_one_process_trains(tmp_path):
-    one = dstnet(*ARGS, "--epochs", "2", "--out", str(tmp_path / "one"))
-    two = dstnet(*ARGS, "--epochs", "2", "--out", str(tmp_path / "two"), "--nproc", "2")
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [],  # the global batch of 32 split 16 + 16
+        ["--batch-size", "3", "--train-limit", "61"],  # 2 + 1 rows, and a last batch of 1 row: one rank gets none
+        ["--method", "rigl", "--backend", "sparse"],  # the sparse backend's captured dense gradients are averaged
+    ],
+    ids=["even", "uneven", "sparse-rigl"],
+)
+def test_two_processes_train_the_run_one_process_trains(tmp_path, changes):
+    args = [*ARGS, *changes, "--epochs", "2"]
+    one = dstnet(*args, "--out", str(tmp_path / "one"))
+    two = dstnet(*args, "--out", str(tmp_path / "two"), "--nproc", "2")
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
-    assert two.stdout.count("done:") == 1  # rank 0 alone speaks
+    assert two.stdout.count("done:") == 1 and "differed from rank 0" not in two.stderr  # rank 0 alone speaks
     a, b = model_state(tmp_path / "one"), model_state(tmp_path / "two")
-    assert_same_run(a, b)  # the same global batch of 32, split 16 + 16: equal up to float summation order
+    assert_same_run(a, b)  # equal up to float summation order; the topology exactly
     ckpt = load_checkpoint(tmp_path / "two" / "checkpoints" / "latest.pt")
     assert ckpt["engine"]["n_updates"] >= 1 and ckpt["epoch"] == 2
 
