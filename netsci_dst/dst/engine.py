@@ -1252,8 +1252,8 @@ class DSTEngine:
             removed = (current & ~mask).reshape(-1).nonzero().squeeze(1)
             added = (mask & ~current).reshape(-1).nonzero().squeeze(1)
             if len(removed) or len(added):
-                changed = torch.cat([removed, added])
-                self._apply_dense(name, removed, added, changed, added[:0], None)
+                with torch.no_grad():
+                    self._apply_dense(name, removed, added, torch.cat([removed, added]), added[:0], None)
             return
         old = torch.from_numpy(self._modules[name].topology.flat_index())
         new = mask.reshape(-1).nonzero().squeeze(1).cpu()
