@@ -10,6 +10,7 @@ processes never collide; a temporary file left by a killed process is recognisab
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -32,8 +33,8 @@ def temp_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[Path]:
-    """A temporary path to write ``path``'s content to; renamed over ``path`` when the block ends without error and
-    removed otherwise (a full disk, an exception, Ctrl-C).
+    """A temporary path to write ``path``'s content to; flushed to disk and renamed over ``path`` when the block
+    ends without error, removed otherwise (a full disk, an exception, Ctrl-C).
 
     ``keep_suffix``: end the temporary name with ``path``'s suffix, for writers that choose the format by it
     (matplotlib, ``numpy.savez``); a suffix longer than :data:`MAX_KEPT_SUFFIX` is not kept.
@@ -43,20 +44,50 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[
     tmp = temp_path(path, ".tmp" + kept)
     try:
         yield tmp
+        _sync(tmp)
         os.replace(tmp, path)
+    except Exception as e:
+        failed = _write_failure(e)
+        if failed is not None and failed is not e:  # a writer's cleanup tripped over the full disk: report the disk
+            raise failed from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
+#: The errors of a write the disk refused: full, quota exceeded, file too large, input/output error.
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def _write_failure(error: BaseException) -> OSError | None:
+    """The first write failure (:data:`WRITE_FAILURES`) among ``error`` and the exceptions it was raised while
+    handling (matplotlib's PDF writer, for one, fails its own cleanup after the disk refused a write)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in WRITE_FAILURES:
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path``'s data to the disk before it is renamed into place: a full disk that the writes did not
+    report surfaces here, while the target is still untouched."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """``open(path, mode)``, atomically: the data goes to a temporary file, is flushed to disk and renamed over
-    ``path`` when the block ends without error; on any error the temporary file is removed and ``path`` is
-    untouched."""
+    """``open(path, mode)``, atomically (:func:`atomic_path`): the data goes to a temporary file, is flushed to disk
+    and renamed over ``path`` when the block ends without error; on any error the temporary file is removed and
+    ``path`` is untouched."""
     with atomic_path(path) as tmp, open(tmp, mode, **open_args) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _alive(pid: int) -> bool:
