@@ -167,10 +167,20 @@ class RunDir:
 
     def rewind(self, records: list[dict[str, Any]], snapshots: int) -> None:
         """Roll the run back to a checkpoint on resume: the metrics log becomes ``records`` (what the checkpoint
-        holds) and mask snapshots after the first ``snapshots`` are deleted (the resumed run writes them again)."""
-        self.write_metrics(records)
-        for extra in self.mask_snapshots()[snapshots:]:
-            extra.unlink()
+        holds) and mask snapshots after the first ``snapshots`` are deleted (the resumed run writes them again).
+
+        Only the directory's owner rewinds: the lock is taken for the rewind (and kept if this instance already held
+        it), so a resume never rewrites the files of a run another process is training.
+        """
+        held = getattr(self, "_lock_fd", None) is not None
+        self.lock()
+        try:
+            self.write_metrics(records)
+            for extra in self.mask_snapshots()[snapshots:]:
+                extra.unlink()
+        finally:
+            if not held:
+                self.unlock()
 
     def save_masks(self, update: int, masks: dict[str, Any], meta: dict[str, Any]) -> Path:
         """Save one snapshot as a compact .npz (sparse link indices, compressed)."""
