@@ -1,0 +1,116 @@
+"""Odd values and sizes (issue 17 items 1, 2, 4 and 6): requests that cannot fit in memory are refused up front with
+the bytes they would need, wrong-but-quiet values are refused, run directories are not mixed, and outputs follow
+the conventions (one line, data on stdout, no progress frames when redirected)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import TINY_TRAIN, dstnet, file_hashes, leftovers, one_line_error
+
+import netsci_dst.memory
+from netsci_dst.errors import DstnetError
+from netsci_dst.graph import LayerStack, save
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-in", 100_000, "--n-out", 10_000_000], "would need"),
+        (["--layers", "784,99999999999"], "would need"),
+        (["--n-in", 0, "--n-out", 5], "a layer has 1 to"),
+        (["--layers", "10,,5"], "--layers takes comma-separated integers"),
+        (["--n-in", 9, "--n-out", 9, "--format", "edgelist", "-o", "OUT/x.npz"], "that name is read back as npz"),
+        (["--n-in", 9, "--n-out", 9, "--density", "nan"], "density"),
+    ],
+)
+def test_generate_refuses_sizes_and_values_up_front(tmp_path, args, message):
+    args = [str(a).replace("OUT/", f"{tmp_path}/") for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "g.npz")]
+    one_line_error(dstnet("generate", "er", *args), match=message)
+    assert not any(tmp_path.iterdir())
+
+
+def test_memory_budgets_follow_the_memory_available(tmp_path, monkeypatch):
+    """With 1 MiB free, a 200x300 layer (60,000 possible links: 3.8 MiB with the dense work on it) is refused by
+    every reader and by linkpred -o, naming the bytes it would need; with memory back it is read."""
+    path = save(LayerStack([np.random.default_rng(0).random((200, 300)) < 0.05]), tmp_path / "s.npz")
+    monkeypatch.setattr(netsci_dst.memory, "available_memory", lambda: 1 << 20)
+    for args in (["analyze", path], ["linkpred", path], ["plot", path, "--kind", "degree", "-o", tmp_path / "d.png"]):
+        one_line_error(dstnet(*args), match="layers of 200x300 neurons would need 3.8 MiB of memory; 1.0 MiB are")
+    monkeypatch.setattr(
+        netsci_dst.memory, "available_memory", lambda: 4 << 20
+    )  # the masks and their work fit, the kept scores (8 B a link) do not
+    assert dstnet("analyze", path).exit_code == 0
+    one_line_error(dstnet("linkpred", path, "-o", tmp_path / "scores.npz"), match="keeping their scores for -o")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+
+
+def test_a_beam_that_cannot_fit_is_refused_with_the_bytes_it_would_need(monkeypatch):
+    from netsci_dst.cli.translate import check_beam
+
+    config = SimpleNamespace(vocab_size=10_000, d_model=512, n_decoder_layers=6, max_len=256)
+    tokenizer = SimpleNamespace(encode_batch=lambda texts: [[5] * 9 for _ in texts])
+    model = SimpleNamespace(config=config)
+    check_beam(model, tokenizer, ["a dog runs."], 5, "cpu")
+    with pytest.raises(DstnetError, match=r"--beam 10000000 would need 1\d\.\d TiB of memory"):
+        check_beam(model, tokenizer, ["a dog runs."], 10**7, "cpu")
+    with pytest.raises(DstnetError, match="--beam must be at least 1"):
+        check_beam(model, tokenizer, ["a dog runs."], 0, "cpu")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train-limit", 0], "train-limit must be a positive number"),
+        (["--test-limit", -5], "test-limit must be a positive number"),
+        (["--sizes", "784,,10"], "--sizes takes comma-separated integers"),
+        (["--seed", -1], "seed must be an integer in [0, 2**32)"),
+        (["--seed", 2**64], "seed must be an integer in [0, 2**32)"),
+        (["--epochs", 0], "epochs must be >= 1"),
+        (["--sparsity", "nan"], "sparsity"),
+        (["--set", "zeta=x"], "zeta"),
+    ],
+)
+def test_training_values_are_refused_before_the_run_directory_exists(tmp_path, args, message):
+    one_line_error(dstnet("train", "mlp", *TINY_TRAIN, *args, "--out", tmp_path / "run"), match=message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_directories_are_never_mixed(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = file_hashes(run)
+    one_line_error(dstnet("train", "mlp", *TINY_TRAIN, "--out", run), match="use --resume")  # a finished run
+    for name in ("latest.pt", "best.pt"):
+        (run / "checkpoints" / name).unlink()
+    before = {k: v for k, v in before.items() if not k.startswith("checkpoints/")}
+    one_line_error(dstnet("train", "mlp", *TINY_TRAIN, "--out", run), match="already holds another run's")
+    one_line_error(dstnet("train", "mlp", "--resume", ""), match="--resume needs the run directory")
+    assert file_hashes(run) == before and not leftovers(run)
+
+
+def test_metrics_are_strict_json_and_data_goes_to_stdout(tiny_run):
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in metrics.jsonl")
+
+    for line in (tiny_run / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)
+    r = dstnet("analyze", tiny_run, "--json", "-")
+    assert r.exit_code == 0 and json.loads(r.stdout)["target"] == str(tiny_run)
+    assert "run directory" in r.stderr  # the text report, beside the data
+
+
+def test_conventions_help_without_a_command_and_no_progress_frames_when_redirected(tmp_path):
+    r = dstnet("train")
+    assert r.exit_code == 0 and "Commands:" in r.stdout and "mlp" in r.stdout
+    args = [a for a in TINY_TRAIN if a != "--quiet"]
+    r = dstnet("train", "mlp", *args, "--epochs", 1, "--out", tmp_path / "run")  # stderr is not a terminal here
+    assert r.exit_code == 0 and "\r" not in r.stderr + r.stdout
+    r = dstnet("analyze", tmp_path / "run")
+    assert r.exit_code == 0 and "\r" not in r.stderr + r.stdout
