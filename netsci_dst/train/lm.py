@@ -23,7 +23,7 @@ from torch import nn
 
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.configs import LMConfig
-from netsci_dst.train.loop import Task, Trainer, register_task, topology_text
+from netsci_dst.train.loop import TokenizedTask, Trainer, register_task, topology_text
 from netsci_dst.train.settings import pick_device
 
 __all__ = ["LMTask", "LMTrainer", "cosine_lr"]
@@ -41,10 +41,11 @@ def cosine_lr(step: int, lr: float, warmup: int, total: int, min_ratio: float) -
 
 
 @register_task
-class LMTask(Task):
+class LMTask(TokenizedTask):
     """A LLaMA-style decoder of ``cfg``'s preset and overrides on ``cfg.text`` (default: the bundled captions)."""
 
     kind = "lm"
+    config_class = LMConfig
     best_metric = "val_loss"
     best_higher = False
     best_key = "best_val_loss"
@@ -109,22 +110,6 @@ class LMTask(Task):
         )
         self._batches: list[torch.Tensor] = []
         self._batches_epoch = -1
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], **changes: Any) -> LMTask:
-        from netsci_dst.data.translation import SubwordTokenizer
-        from netsci_dst.dst.methods import MethodConfig
-
-        train = dict(ckpt["config"]["train"])
-        train.update(changes)
-        method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
-        return cls(LMConfig.from_dict(train), SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method)
-
-    def config_dict(self) -> dict[str, Any]:
-        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"tokenizer": self.tokenizer.to_str()}
 
     # ------------------------------------------------------------------------------------------- training
     def epoch_batches(self, epoch: int) -> Sequence[torch.Tensor]:

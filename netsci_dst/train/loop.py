@@ -40,7 +40,7 @@ from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import checked_int, checked_records, checked_rng, load_checkpoint, save_checkpoint
 from netsci_dst.train.rundir import RunDir
 
-__all__ = ["TASKS", "Task", "Trainer", "register_task", "resume", "task_class", "topology_text"]
+__all__ = ["TASKS", "Task", "TokenizedTask", "Trainer", "register_task", "resume", "task_class", "topology_text"]
 
 
 class Task(ABC):
@@ -137,6 +137,31 @@ class Task(ABC):
     @abstractmethod
     def format_record(self, record: dict[str, Any]) -> str:
         """One line of progress for an evaluation record."""
+
+
+class TokenizedTask(Task):
+    """A task whose configuration is a dataclass ``config_class`` and whose tokenizer travels in the checkpoint (the
+    Transformer and the language model): their shared checkpoint plumbing. The constructor takes
+    ``(cfg, tokenizer, method)`` and sets ``tokenizer`` and ``model_config``."""
+
+    config_class: ClassVar[type]
+    tokenizer: Any
+    model_config: dict[str, Any]
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], **changes: Any) -> Task:
+        from netsci_dst.data.translation import SubwordTokenizer
+        from netsci_dst.dst.methods import MethodConfig
+
+        train = {**ckpt["config"]["train"], **changes}
+        method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
+        return cls(cls.config_class.from_dict(train), SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method)
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer.to_str()}
 
 
 #: Task classes by checkpoint ``kind``: how :func:`resume` rebuilds any run.

@@ -29,7 +29,7 @@ from torch import nn
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind
 from netsci_dst.train.configs import PRESETS, TransformerConfig
-from netsci_dst.train.loop import Task, Trainer, register_task, topology_text
+from netsci_dst.train.loop import TokenizedTask, Trainer, register_task, topology_text
 from netsci_dst.train.rundir import RunDir
 from netsci_dst.train.settings import pick_device
 
@@ -77,12 +77,13 @@ def _with_masks(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, t
 
 
 @register_task
-class TransformerTask(Task):
+class TransformerTask(TokenizedTask):
     """The encoder-decoder Transformer of ``cfg`` (a preset and overrides) on Multi30k ``src -> tgt``, Adam with the
     inoam schedule and the method's DST engine; shuffled token batches, a validation (loss, greedy BLEU) every
     ``eval_every`` steps, the test BLEU (beam ``cfg.beam``) of the best-validation checkpoint at the end."""
 
     kind = "transformer"
+    config_class = TransformerConfig
     best_metric = "val_bleu"
     best_key = "best_bleu"
     best_range = (0.0, 100.0)
@@ -126,22 +127,6 @@ class TransformerTask(Task):
         )
         self._batches: list[np.ndarray] = []
         self._batches_epoch = -1
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], **changes: Any) -> TransformerTask:
-        from netsci_dst.data.translation import SubwordTokenizer
-        from netsci_dst.dst.methods import MethodConfig
-
-        train = dict(ckpt["config"]["train"])
-        train.update(changes)
-        method = MethodConfig.from_dict(dict(ckpt["config"]["method"]))
-        return cls(TransformerConfig.from_dict(train), SubwordTokenizer.from_str(ckpt["tokenizer"]), method=method)
-
-    def config_dict(self) -> dict[str, Any]:
-        return {"train": self.cfg.to_dict(), "method": self.method.to_dict(), "model": dict(self.model_config)}
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"tokenizer": self.tokenizer.to_str()}
 
     # ------------------------------------------------------------------------------------------- training
     def epoch_batches(self, epoch: int) -> Sequence[np.ndarray]:
