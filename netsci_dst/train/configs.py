@@ -81,6 +81,12 @@ class TrainConfig:
             raise DstnetError(f"lr_decay_fraction must be in (0, 1], got {self.lr_decay_fraction}")
         if self.save_every < 0:
             raise DstnetError(f"save_every must be >= 0, got {self.save_every}")
+        if len(self.sizes) < 2 or any(n < 1 for n in self.sizes):
+            raise DstnetError(f"sizes must be at least two positive layer widths, got {list(self.sizes)}")
+        from netsci_dst.graph import check_mask_sizes  # refuse what cannot be allocated, with the bytes it needs
+
+        shapes = [(n_out, n_in) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)]
+        check_mask_sizes(shapes, "--sizes", hint="choose smaller layer widths")
         check_limits(self, ("train_limit", "test_limit"))
         check_seed(self.seed)
         self.data_dir = resolved(self.data_dir)
