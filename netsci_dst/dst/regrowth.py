@@ -19,10 +19,11 @@ Conventions (see ``docs/dst-engine.md``): asking for more links than are missing
 0 returns an all-False mask; randomness comes only from the ``generator`` argument (same state, same result);
 ties are broken by flat (row-major) index, lower first; inputs are never modified.
 
-Selection reuses :func:`netsci_dst.linkpred.top_k` (deterministic ties) and
-:func:`netsci_dst.linkpred.sample_proportional`: sampling without replacement by exponential keys
-(Efraimidis-Spirakis), exactly successive sampling proportional to the weights (the first pick has probability
-``w_c / sum w``), O(number of links) on any device, with no category limit (unlike ``torch.multinomial``).
+Selection is :mod:`netsci_dst.selection`'s: :func:`~netsci_dst.selection.top_k` (deterministic ties),
+:func:`~netsci_dst.selection.sample` (sampling without replacement by the exponential race of Efraimidis &
+Spirakis 2006: keys ``E_c / w_c`` with ``E_c ~ Exp(1)``, the smallest win; exactly successive sampling proportional
+to the weights, the first pick has probability ``w_c / sum w``; O(number of links) on any device, with no category
+limit, unlike ``torch.multinomial``) and :func:`~netsci_dst.selection.sample_uniform` (a random permutation).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import torch
 
 from netsci_dst.dst.rules import REGROWTH_RULES, regrowth_rule
 from netsci_dst.errors import DstnetError
-from netsci_dst.linkpred import sample_proportional, score, top_k
+from netsci_dst.linkpred import score
+from netsci_dst.selection import sample, sample_uniform, top_k, torch_generator
 
 __all__ = [
     "REGROWTH_METHODS",
@@ -73,16 +75,16 @@ def _float(values: torch.Tensor, mask: torch.Tensor, what: str) -> torch.Tensor:
     return values.to(torch.float64)
 
 
-def _to_mask(mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def _from_flat(flat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The bool mask, laid out like ``mask``, of the flat (row-major) indices ``flat``."""
     out = torch.zeros_like(mask)
-    out[rows, cols] = True
+    out[flat // mask.shape[1], flat % mask.shape[1]] = True
     return out
 
 
 def _uniform(exclude: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
     """``n`` links drawn uniformly without replacement among the cells where ``exclude`` is False."""
-    zeros = torch.zeros(exclude.shape, dtype=torch.float64, device=exclude.device)
-    return _to_mask(exclude, *sample_proportional(zeros, n, exclude, generator=generator))
+    return _from_flat(sample_uniform(~exclude, n, generator=torch_generator(generator, exclude.device)), exclude)
 
 
 def regrow_random(mask: torch.Tensor, n_grow: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -117,7 +119,7 @@ def regrow_gradient(mask: torch.Tensor, grad: torch.Tensor, n_grow: int) -> torc
     g = _float(grad, mask, "grad").abs()
     if n_grow == 0:
         return torch.zeros_like(mask)
-    return _to_mask(mask, *top_k(g, n_grow, mask))
+    return _from_flat(top_k(g, n_grow, ~mask), mask)
 
 
 def regrow_ch_rigid(
@@ -145,7 +147,7 @@ def regrow_ch_rigid(
     positive = (s > 0) & ~mask
     n_positive = int(positive.sum())
     if n_positive >= n_grow:
-        return _to_mask(mask, *top_k(s, n_grow, mask))
+        return _from_flat(top_k(s, n_grow, ~mask), mask)
     return positive | _uniform(mask | positive, n_grow - n_positive, generator)
 
 
@@ -186,7 +188,7 @@ def regrow_ch_soft(
     w = w.clamp_(max=torch.finfo(torch.float64).max)  # +inf scores: the largest finite weight
     if int((positive & (w > 0)).sum()) < n_grow:  # (w > 0: a tiny score ** T may underflow to 0)
         w = w + SOFT_SHORTFALL_EPS
-    return _to_mask(mask, *sample_proportional(w, n_grow, mask, generator=generator))
+    return _from_flat(sample(w, n_grow, ~mask, generator=torch_generator(generator, mask.device)), mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ Scores (larger = more important):
 
 Selectors: :func:`smallest` (deterministic: the lowest scores go), :func:`remove_set`, and :func:`sample_keep`
 (CHTs' soft removal: the links to *keep* are drawn without replacement with probabilities proportional to the
-scores). :func:`select_removal` dispatches by method name.
+scores); the top-k and the sampling themselves are :mod:`netsci_dst.selection`'s. :func:`select_removal`
+dispatches by method name.
 
 Ties are broken by flat (row-major) index, lower index first. Counts asking for more links than exist raise
 ``ValueError``; a count of 0 selects nothing.
@@ -42,6 +43,7 @@ from torch import Tensor
 
 from netsci_dst.dst.rules import REMOVAL_RULES, removal_rule
 from netsci_dst.errors import DstnetError
+from netsci_dst.selection import exponential_race, top_k
 
 __all__ = [
     "REMOVAL_METHODS",
@@ -202,17 +204,14 @@ def smallest(scores: Tensor, mask: Tensor, n_remove: int) -> Tensor:
     """The ``n_remove`` existing links with the smallest scores (NaN counts as smallest).
 
     Ties, including ``-0.0`` against ``0.0`` and NaN against NaN, are broken by flat index, lower first; links
-    outside the mask are never selected. Raises ``ValueError`` when ``n_remove`` exceeds ``mask.sum()``.
+    outside the mask are never selected (:func:`netsci_dst.selection.top_k` with ``largest=False``, on the scores
+    in float32, or float64 when they are). Raises ``ValueError`` when ``n_remove`` exceeds ``mask.sum()``.
     """
     _check_pair(scores, mask, "scores")
-    idx = mask.reshape(-1).nonzero().squeeze(1)  # ascending flat indices of the existing links
-    n_remove = _check_count(n_remove, idx.numel(), "n_remove")
+    n_remove = _check_count(n_remove, int(mask.sum()), "n_remove")
     if n_remove == 0:
         return torch.zeros_like(mask)
-    key = scores.reshape(-1)[idx].to(_work_dtype(scores))
-    key = torch.nan_to_num(key, nan=-math.inf, posinf=math.inf, neginf=-math.inf) + 0.0  # -0.0 -> 0.0
-    order = torch.sort(key, stable=True).indices[:n_remove]
-    return _from_flat(idx[order], mask)
+    return _from_flat(top_k(scores.to(_work_dtype(scores)), n_remove, mask, largest=False), mask)
 
 
 def remove_set(weight: Tensor, mask: Tensor, n_remove: int) -> Tensor:
@@ -248,10 +247,11 @@ def sample_keep(scores: Tensor, mask: Tensor, n_keep: int, generator: torch.Gene
     """The links to keep, drawn without replacement with probability proportional to ``max(score, 1e-12)``.
 
     Successive sampling without replacement (draw a link with probability proportional to its weight among those
-    not yet drawn, repeat ``n_keep`` times) is done in one shot with the exponential race: each existing link
-    ``l`` gets the key ``E_l / p_l`` with ``E_l ~ Exp(1)`` i.i.d., and the ``n_keep`` smallest keys are kept (the
-    order of the keys has exactly the distribution of the successive draws; computed as ``log E_l - log p_l``,
-    which cannot overflow). All scores equal, or all 0, gives uniform sampling.
+    not yet drawn, repeat ``n_keep`` times) is done in one shot with the exponential race of Efraimidis & Spirakis
+    (2006, :func:`netsci_dst.selection.exponential_race`): each existing link ``l`` gets the key ``E_l / p_l`` with
+    ``E_l ~ Exp(1)`` i.i.d. (torch's ``Tensor.exponential_``, in float32, or float64 for float64 scores), and the
+    ``n_keep`` smallest keys are kept (the order of the keys has exactly the distribution of the successive draws;
+    computed as ``log E_l - log p_l``, which cannot overflow). All scores equal, or all 0, gives uniform sampling.
 
     Non-finite scores: ``+inf`` links are kept before all others, NaN links after all others (each group in a
     uniformly random order), so an all-NaN layer is sampled uniformly. ``-inf`` counts as the floor ``1e-12``.
@@ -260,31 +260,15 @@ def sample_keep(scores: Tensor, mask: Tensor, n_keep: int, generator: torch.Gene
     the same generator state gives the same result. Raises ``ValueError`` when ``n_keep`` exceeds ``mask.sum()``.
     """
     _check_pair(scores, mask, "scores")
-    idx = mask.reshape(-1).nonzero().squeeze(1)
-    n = idx.numel()
+    n = int(mask.sum())
     n_keep = _check_count(n_keep, n, "n_keep")
     if n_keep == 0:
         return torch.zeros_like(mask)
     if n_keep == n:
         return mask.clone()
-    dtype = _work_dtype(scores)
-    s = scores.reshape(-1)[idx].to(dtype)
-    e = torch.empty(n, dtype=dtype, device=scores.device).exponential_(generator=generator)
-    log_e = torch.log(e)
-    is_nan, is_posinf = torch.isnan(s), torch.isposinf(s)
-    log_p = torch.log(torch.nan_to_num(s, nan=1.0, posinf=1.0, neginf=SCORE_FLOOR).clamp_min(SCORE_FLOOR))
-    special = is_nan | is_posinf
-    if not bool(special.any()):
-        order = torch.sort(log_e - log_p, stable=True).indices
-        return _from_flat(idx[order[:n_keep]], mask)
-    # Tiers: +inf scores (0) before finite ones (1) before NaN (2); a random order inside the special tiers.
-    key = torch.where(special, log_e, log_e - log_p)
-    tier = torch.ones(n, dtype=torch.int8, device=s.device)
-    tier = torch.where(is_posinf, torch.zeros_like(tier), tier)
-    tier = torch.where(is_nan, torch.full_like(tier, 2), tier)
-    first = torch.sort(key, stable=True).indices
-    order = first[torch.sort(tier[first], stable=True).indices]
-    return _from_flat(idx[order[:n_keep]], mask)
+    s = scores.to(_work_dtype(scores))
+    weights = torch.where(torch.isnan(s), 0.0, s.clamp_min(SCORE_FLOOR))  # NaN: weight 0, drawn after all others
+    return _from_flat(exponential_race(weights, n_keep, mask, generator=generator, draw="exponential_"), mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------
