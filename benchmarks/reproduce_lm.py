@@ -28,6 +28,7 @@ from pathlib import Path
 
 from netsci_dst.train.configs import LMConfig
 from netsci_dst.train.lm import LMTrainer
+from netsci_dst.train.rundir import RunDir
 
 
 def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
@@ -35,7 +36,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     summary_path = out / "summary.json"
     if summary_path.exists():
         return json.loads(summary_path.read_text())
-    if (out / "checkpoints" / "latest.pt").exists():
+    if RunDir(out).resume_point.exists():
         trainer = LMTrainer.resume(out, progress=False)
     else:
         options = {k: getattr(args, k) for k in ("steps", "text") if getattr(args, k) is not None}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
+from netsci_dst.train.rundir import RunDir
 
 DEFAULT_METHODS = "fc,set,rigl,mest,cht,chts,chts-paper,chtss"
 
@@ -63,7 +64,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
         return json.loads(summary_path.read_text())
     if args.table_only:
         return {}
-    if (out / "checkpoints" / "latest.pt").exists():
+    if RunDir(out).resume_point.exists():
         trainer = MLPTrainer.resume(out, progress=False)
     else:
         cfg = TrainConfig(

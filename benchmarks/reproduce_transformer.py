@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from netsci_dst.train.rundir import RunDir
 from netsci_dst.train.transformer import TransformerConfig, TransformerTrainer
 
 # [CHTss] Table 2, Multi30k en-de at 90% sparsity, beam 2 (ALGORITHMS.md §6).
@@ -30,7 +31,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     summary_path = out / "summary.json"
     if summary_path.exists():
         return json.loads(summary_path.read_text())
-    if (out / "checkpoints" / "latest.pt").exists():
+    if RunDir(out).resume_point.exists():
         trainer = TransformerTrainer.resume(out, progress=False)
     else:
         options = {k: getattr(args, k) for k in ("steps", "train_limit") if getattr(args, k) is not None}

@@ -99,7 +99,7 @@ def train_lm(ctx, overrides, resume, quiet, out, **options):
     else:
         cfg = LMConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/lm-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        if RunDir(out).latest.exists():
+        if RunDir(out).resume_point.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = LMTrainer(cfg, out)
         task = trainer.task

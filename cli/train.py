@@ -56,8 +56,8 @@ def _check_resume(ctx: click.Context, resume: str) -> dict:
     ]
     if given:
         raise DstnetError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
-    if not RunDir(resume).latest.exists():
-        raise DstnetError(f"{resume}: no checkpoints/latest.pt to resume from")
+    if not RunDir(resume).resume_point.exists():
+        raise DstnetError(f"{resume}: no checkpoints/latest.pt (or best.pt) to resume from")
     if ctx.get_parameter_source("backend") != click.core.ParameterSource.DEFAULT:
         return {"backend": ctx.params["backend"]}
     return {}
@@ -258,7 +258,7 @@ def train_mlp(
             progress=not quiet,
         )
         out = out or f"runs/mlp-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        if RunDir(out).latest.exists():
+        if RunDir(out).resume_point.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = MLPTrainer(cfg, out)
         click.echo(
@@ -433,7 +433,7 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     else:
         cfg = TransformerConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/transformer-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        if RunDir(out).latest.exists():
+        if RunDir(out).resume_point.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = TransformerTrainer(cfg, out)
         n_params = sum(p.numel() for p in trainer.model.parameters())

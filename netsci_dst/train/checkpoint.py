@@ -13,8 +13,9 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -248,6 +249,31 @@ def _check_engine(engine: Any) -> None:
     for name, mask in masks.items():
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
             raise DstnetError(f"corrupt checkpoint: engine.masks[{name!r}] is not a 2-D bool mask")
+
+
+T = TypeVar("T")
+
+
+def restored(what: str, load: Callable[[], T]) -> T:
+    """Run ``load`` (a ``load_state_dict`` of a model, optimizer or engine freshly built from the checkpoint's
+    config) and answer a state that does not fit it in one :class:`DstnetError` line: "corrupt checkpoint: the
+    model does not fit its config (size mismatch for layers.0.weight ...)". The type checks of :func:`check_fields`
+    cannot see these (a tampered ``sizes``, an optimizer group of the wrong length, a generator state of another
+    size): only the object that receives the state can, and torch says so in multi-line exceptions."""
+    try:
+        return load()
+    except DstnetError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise DstnetError(f"corrupt checkpoint: the {what} does not fit its config ({_first_detail(e)})") from None
+
+
+def _first_detail(error: Exception) -> str:
+    """The first informative line of a torch exception ("Error(s) in loading state_dict for MLP:" is a header)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Error(s) in loading")] or lines
+    detail = lines[0] if lines else error.__class__.__name__
+    return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
 def checked_int(ckpt: dict[str, Any], key: str, low: int, high: int) -> int:

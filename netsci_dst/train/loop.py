@@ -37,7 +37,14 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import checked_int, checked_records, checked_rng, load_checkpoint, save_checkpoint
+from netsci_dst.train.checkpoint import (
+    checked_int,
+    checked_records,
+    checked_rng,
+    load_checkpoint,
+    restored,
+    save_checkpoint,
+)
 from netsci_dst.train.rundir import RunDir
 
 __all__ = ["TASKS", "Task", "TokenizedTask", "Trainer", "register_task", "resume", "task_class", "topology_text"]
@@ -289,9 +296,9 @@ class Trainer:
         if isinstance(best, bool) or not isinstance(best, (int, float)) or not (unset or low <= best <= high):
             raise DstnetError(f"corrupt checkpoint: {task.best_key} = {best!r} is not in [{low}, {high}]")
         rng = checked_rng(ckpt)
-        self.model.load_state_dict(ckpt["model"])
-        self.engine.load_optimizer_state_dict(ckpt["optimizer"])
-        self.engine.load_state_dict(ckpt["engine"])
+        restored("model", lambda: self.model.load_state_dict(ckpt["model"]))
+        restored("optimizer state", lambda: self.engine.load_optimizer_state_dict(ckpt["optimizer"]))
+        restored("DST engine state", lambda: self.engine.load_state_dict(ckpt["engine"]))
         self.step, self.epoch, self.batch_pos, self.snapshots = step, epoch, batch_pos, snapshots
         self.records, self.best = records, float(best)
         self._last_step_epoch = epoch + (batch_pos > 0) if step else 0
@@ -299,21 +306,26 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> Trainer:
-        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` with the task of the checkpoint's ``kind``
-        (``changes`` may only alter ``progress`` and ``backend``: checkpoints resume on either backend)."""
+        """Rebuild a trainer from ``RUN_DIR/checkpoints/latest.pt`` (:attr:`RunDir.resume_point`) with the task of the
+        checkpoint's ``kind`` (``changes`` may only alter ``progress`` and ``backend``: checkpoints resume on either
+        backend)."""
         run = RunDir(run_dir)
-        ckpt = load_checkpoint(run.latest)
+        point = run.resume_point
+        ckpt = load_checkpoint(point)
         kind = ckpt.get("kind")
         expected = cls.task_class
         if expected is not None and kind != expected.kind:
-            raise DstnetError(f"{run.latest}: a {kind!r} checkpoint, not {_kind_name(expected.kind)}")
+            raise DstnetError(f"{point}: a {kind!r} checkpoint, not {_kind_name(expected.kind)}")
         try:
             task = task_class(kind).from_checkpoint(ckpt, **changes)
         except DstnetError as e:
-            raise DstnetError(f"{run.latest}: {e}") from None
+            raise DstnetError(f"{point}: {e}") from None
         trainer = cls.__new__(cls)
         Trainer.__init__(trainer, task, run_dir)
-        trainer.load_state(ckpt)
+        try:
+            trainer.load_state(ckpt)
+        except DstnetError as e:
+            raise DstnetError(f"{point}: {e}") from None
         if trainer.group.main:
             run.rewind(trainer.records, trainer.snapshots)
         trainer.group.barrier()  # nobody trains before the run directory is rewound

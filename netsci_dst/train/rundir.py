@@ -59,6 +59,16 @@ class RunDir:
         return self.checkpoints / "best.pt"
 
     @property
+    def resume_point(self) -> Path:
+        """The checkpoint a resume starts from: ``latest.pt``, or ``best.pt`` when a kill came between the first
+        ``best.pt`` and the first ``latest.pt`` (the commit order writes ``best.pt`` first; it then holds the whole
+        state of that evaluation, so resuming from it recomputes nothing and loses nothing). ``latest.pt`` (absent)
+        when neither exists."""
+        if not self.latest.exists() and self.best.exists():
+            return self.best
+        return self.latest
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
 

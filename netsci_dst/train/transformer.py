@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind
+from netsci_dst.train.checkpoint import load_checkpoint, load_checkpoint_of_kind, restored
 from netsci_dst.train.configs import PRESETS, TransformerConfig
 from netsci_dst.train.loop import TokenizedTask, Trainer, register_task, topology_text
 from netsci_dst.train.rundir import RunDir
@@ -61,7 +61,10 @@ def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple
             raise DstnetError(f"{path.parent.parent}: no checkpoints/best.pt or latest.pt in this run directory")
     ckpt = load_checkpoint_of_kind(path, "transformer", "a Transformer run")
     model = build_model(ckpt["config"]["model"])
-    model.load_state_dict(_with_masks(model, ckpt["model"]))
+    try:
+        restored("model", lambda: model.load_state_dict(_with_masks(model, ckpt["model"])))
+    except DstnetError as e:
+        raise DstnetError(f"{path}: {e}") from None
     model.to(pick_device(device)).eval()
     return model, SubwordTokenizer.from_str(ckpt["tokenizer"]), ckpt
 
@@ -218,7 +221,8 @@ class TransformerTask(TokenizedTask):
         model = self.model
         if run.best.exists():  # a separate model: the trained one (and its optimizer state) stays as it is
             model = build_model(self.model_config).to(self.device)
-            model.load_state_dict(_with_masks(model, load_checkpoint(run.best)["model"]))
+            state = load_checkpoint(run.best)["model"]
+            restored("model in best.pt", lambda: model.load_state_dict(_with_masks(model, state)))
         t0 = time.perf_counter()
         score = self.bleu_on(pairs, beam=self.cfg.beam, model=model)
         return {"test_bleu": score, "beam": self.cfg.beam, "test_seconds": time.perf_counter() - t0}

@@ -225,6 +225,41 @@ def test_a_full_disk_in_training_stops_with_one_line_and_resumes_bit_identically
 
 
 @seconds(60)
+def test_a_failure_between_the_first_best_and_the_first_latest_checkpoint_resumes_from_best(tmp_path, monkeypatch):
+    """The first evaluation writes best.pt, then latest.pt (the commit). A failure in between leaves a run with
+    best.pt only: a new run into it is refused (it would mix two runs), and --resume continues from best.pt (the
+    whole state of that evaluation) to the weights and metrics of a run that never failed."""
+    common = ["train", "mlp", *TINY_TRAIN, "--epochs", 2]
+    straight, failed = tmp_path / "straight", tmp_path / "failed"
+    assert dstnet(*common, "--out", straight).exit_code == 0
+
+    real_save, first_epoch_saves = torch.save, []
+
+    def fail_at_first_latest(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 1:
+            first_epoch_saves.append(1)
+            if len(first_epoch_saves) == 2:  # best.pt is written, latest.pt is next
+                _disk_full()
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fail_at_first_latest)
+    one_line_error(dstnet(*common, "--out", failed), match="No space left on device")
+    monkeypatch.undo()
+    assert sorted(p.name for p in (failed / "checkpoints").iterdir()) == ["best.pt"] and not leftovers(failed)
+
+    one_line_error(dstnet(*common, "--out", failed), match="already holds a run: use --resume")
+    r = dstnet("train", "mlp", "--resume", failed, "--quiet")
+    assert r.exit_code == 0, r.output
+    a = load_checkpoint(straight / "checkpoints" / "latest.pt")
+    b = load_checkpoint(failed / "checkpoints" / "latest.pt")
+    assert a["epoch"] == b["epoch"] == 2
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert (straight / "metrics.jsonl").read_text().count("\n") == (failed / "metrics.jsonl").read_text().count("\n")
+    assert [r["test_acc"] for r in a["metrics"]] == [r["test_acc"] for r in b["metrics"]]
+
+
+@seconds(60)
 def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "run"
     child = subprocess.Popen(

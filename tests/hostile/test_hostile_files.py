@@ -252,6 +252,39 @@ def test_a_hostile_checkpoint_is_one_line_from_every_reader_and_resume(tiny_run,
     assert file_hashes(run) == before and leftovers(run) == empty  # nothing rewound, deleted or half-written
 
 
+def _drop_last_param(c: dict) -> None:
+    c["optimizer"]["param_groups"][0]["params"].pop()
+
+
+#: Checkpoints whose fields are well typed but do not fit the model, optimizer or engine built from their own
+#: config: only the object receiving the state can see it (torch raises multi-line errors there).
+MISFIT_CHECKPOINTS = {
+    "sizes": (_set_in(("config", "train", "sizes"), [784, 20, 16, 10]), "the model does not fit its config"),
+    "model-extra": (_set_in(("model", "junk"), torch.zeros(3)), 'Unexpected key(s) in state_dict: "junk"'),
+    "optimizer-group": (_drop_last_param, "the optimizer state does not fit its config"),
+    "generator": (
+        _set_in(("engine", "generator"), torch.zeros(10, dtype=torch.uint8)),
+        "the DST engine state does not fit its config",
+    ),
+    "momentum": (
+        _set_in(("optimizer", "state", 0, "momentum_buffer"), torch.zeros(3)),
+        "optimizer state 'momentum_buffer' of layer 'layers.0' has shape (3,)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISFIT_CHECKPOINTS))
+def test_a_checkpoint_that_does_not_fit_its_own_config_is_one_line_on_resume(tiny_run, tmp_path, name):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    change, expected = MISFIT_CHECKPOINTS[name]
+    torch.save(_tampered(tiny_run, change), run / "checkpoints" / "latest.pt")
+    before, empty = file_hashes(run), leftovers(run)
+    message = one_line_error(dstnet("train", "mlp", "--resume", run, "--quiet"))
+    assert "latest.pt" in message and expected in message, message
+    assert file_hashes(run) == before and leftovers(run) == empty
+
+
 # ---------------------------------------------------------------------------------------------- run directories
 RUN_FILES = {
     "config-text": ("config.json", "junk", "config.json: unreadable"),
