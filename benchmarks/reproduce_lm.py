@@ -6,9 +6,10 @@ Trains the CPU-sized LLaMA-style decoder (``--preset cpu``: about 1.8 M paramete
 -130M on C4) with each method on the bundled Multi30k English captions (or ``--text``) and prints, per method, the
 best validation perplexity (mean ± sd over seeds), the final density, ANP and time per run, beside the unigram
 perplexity of the corpus (the bar a model must clear). Runs go to --out/METHOD-seedS and are reused when complete
-(and resumed when interrupted), so the same command continues an interrupted reproduction. The paper's numbers are
-not shown: the model, the corpus and the number of tokens differ by orders of magnitude, and the paper's LLaMA table
-could not be read offline (the authors' repository states none).
+(and resumed when interrupted), so the same command continues an interrupted reproduction; with ``--archive DIR``
+also across fresh clones (each complete run's small files are kept in DIR, committed with the table). The paper's
+numbers are not shown: the model, the corpus and the number of tokens differ by orders of magnitude, and the
+paper's LLaMA table could not be read offline (the authors' repository states none).
 
 ``--throughput`` measures tokens per second of 1 and 2 processes (torch.distributed, gloo) on the same run, side by
 side in one invocation.
@@ -26,28 +27,36 @@ import tempfile
 import time
 from pathlib import Path
 
+from netsci_dst.train.archive import complete, keep
 from netsci_dst.train.configs import LMConfig
 from netsci_dst.train.lm import LMTrainer
 from netsci_dst.train.rundir import RunDir
 
 
-def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
+def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """Train (or resume, or reuse) one run; returns the folder of the complete run (in ``--out`` or, kept by an
+    earlier session, in ``--archive``), ``None`` with ``--table-only`` when it is not complete."""
     out = Path(args.out) / f"{method}-seed{seed}"
-    summary_path = out / "summary.json"
-    if summary_path.exists():
-        return json.loads(summary_path.read_text())
+    found = complete(out.name, args.out, args.archive)
+    if found is not None:
+        keep(found, args.archive)
+        return found
+    if args.table_only:
+        return None
     if RunDir(out).resume_point.exists():
         trainer = LMTrainer.resume(out, progress=False)
     else:
         options = {k: getattr(args, k) for k in ("steps", "text") if getattr(args, k) is not None}
         cfg = LMConfig(method=method, sparsity=args.sparsity, preset=args.preset, seed=seed, progress=False, **options)
         trainer = LMTrainer(cfg, out)
-    return trainer.train()
+    trainer.train()
+    keep(out, args.archive)
+    return out
 
 
-def run_seconds(method: str, seed: int, args: argparse.Namespace) -> float:
+def run_seconds(folder: Path) -> float:
     """Training time summed over metrics.jsonl (right also for resumed runs)."""
-    path = Path(args.out) / f"{method}-seed{seed}" / "metrics.jsonl"
+    path = folder / "metrics.jsonl"
     return sum(json.loads(line)["seconds"] for line in path.read_text().splitlines() if line.strip())
 
 
@@ -107,6 +116,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--out", default="runs/reproduce-lm")
     ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
+    ap.add_argument(
+        "--archive",
+        type=Path,
+        help="also keep each complete run's config, summary and metrics here (committed with the table) and reuse "
+        "the runs kept there (netsci_dst/train/archive.py)",
+    )
     ap.add_argument("--readme", type=Path, help="also write the table into this file's reproduce_lm block")
     ap.add_argument("--throughput", action="store_true", help="measure 1- vs 2-process tokens/s instead")
     args = ap.parse_args()
@@ -118,11 +133,12 @@ def main() -> None:
     done: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in range(args.seeds):  # every method's seed 0 first: a stopped reproduction has a full first row
         for method in methods:
-            if args.table_only and not (Path(args.out) / f"{method}-seed{seed}" / "summary.json").exists():
-                continue
             t0 = time.perf_counter()
-            s = dict(run_one(method, seed, args))
-            s["run_seconds"] = run_seconds(method, seed, args)
+            folder = run_one(method, seed, args)
+            if folder is None:
+                continue
+            s = json.loads((folder / "summary.json").read_text())
+            s["run_seconds"] = run_seconds(folder)
             done[method].append(s)
             line = f"  {method} seed {seed}: best val ppl {s['best_val_ppl']:.2f}  density {s['density']:.3f}  "
             print(f"{line}{s['run_seconds']:.0f}s ({time.perf_counter() - t0:.0f}s now)", file=sys.stderr, flush=True)

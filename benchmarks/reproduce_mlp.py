@@ -7,8 +7,10 @@ epochs after 0.75 of training count, otherwise every epoch), the final test accu
 (active neurons after percolation, at the end), AAE (area across epochs: the mean test accuracy over epochs) and
 the training time per run. The recipes are those of ``dstnet methods`` (the authors' code; ``chts-paper`` is the
 papers' fixed-density CHTs). Runs go to --out/METHOD-seedS; complete runs are reused and interrupted ones resume
-from their last checkpoint, so the command can be repeated until the table is complete. The papers' numbers (full
-MNIST, 100 epochs) are printed alongside with their source, for reference, not compared against: settings differ.
+from their last checkpoint, so the command can be repeated until the table is complete; ``--archive DIR`` also
+keeps each complete run's small files in a folder committed with the table, so a fresh clone reuses them too.
+The papers' numbers (full MNIST, 100 epochs) are printed alongside with their source, for reference, not compared
+against: settings differ.
 
 ``--figures DIR`` also draws, with the library calls behind ``dstnet plot``, ``DIR/TAG-methods.png`` (accuracy with a
 band over seeds, ANP, best accuracy and AAE against fc: ``dstnet plot RUNS... --kind comparison``) and
@@ -28,6 +30,7 @@ import sys
 from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
+from netsci_dst.train.archive import complete, keep
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 from netsci_dst.train.rundir import RunDir
 
@@ -56,14 +59,16 @@ def run_dir(method: str, seed: int, args: argparse.Namespace) -> Path:
     return Path(args.out) / f"{method}{variant(args)}-seed{seed}"
 
 
-def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
-    """Train (or resume, or reuse) one run; returns its summary."""
+def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """Train (or resume, or reuse) one run; returns the folder of the complete run (in ``--out`` or, kept by an
+    earlier session, in ``--archive``), ``None`` with ``--table-only`` when it is not complete."""
     out = run_dir(method, seed, args)
-    summary_path = out / "summary.json"
-    if summary_path.exists():
-        return json.loads(summary_path.read_text())
+    found = complete(out.name, args.out, args.archive)
+    if found is not None:
+        keep(found, args.archive)
+        return found
     if args.table_only:
-        return {}
+        return None
     if RunDir(out).resume_point.exists():
         trainer = MLPTrainer.resume(out, progress=False)
     else:
@@ -80,7 +85,9 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
             test_limit=args.test_limit,
         )
         trainer = MLPTrainer(cfg, out)
-    return trainer.train()
+    trainer.train()
+    keep(out, args.archive)
+    return out
 
 
 def training_seconds(run_dir: Path) -> float:
@@ -169,7 +176,9 @@ def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> lis
         epochs = "/".join(str(e) for e in sorted({r["epochs"] for _, runs in rows for r in runs}))
         title = f"{args.dataset}, {args.sparsity:.1%} sparsity, {epochs} epochs"
         written.append(plot_comparison(run_dirs, args.figures / f"{args.tag}-methods.png", title=title))
+    # the update history is in the checkpoint: an archived run (see --archive) has none, so its figure stays as drawn
     chts = [r["run_dir"] for method, runs in rows if method == "chts" for r in runs]
+    chts = [d for d in chts if RunDir(d).latest.exists()]
     if chts:
         path = args.figures / f"{args.tag}-chts-evolution.png"
         written.append(
@@ -203,6 +212,12 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--out", default="runs/reproduce-mlp")
     ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
     ap.add_argument(
+        "--archive",
+        type=Path,
+        help="also keep each complete run's config, summary and metrics here (a folder committed with the table) "
+        "and reuse the runs kept there: see netsci_dst/train/archive.py",
+    )
+    ap.add_argument(
         "--set",
         dest="set_items",
         action="append",
@@ -225,10 +240,11 @@ def main(argv: list[str] | None = None) -> str:
     for method in methods:
         runs = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            s = dict(run_one(method, seed, args))
-            if not s:
+            folder = run_one(method, seed, args)
+            if folder is None:
                 continue
-            s["seconds"] = training_seconds(run_dir(method, seed, args))
+            s = json.loads((folder / "summary.json").read_text())
+            s["run_dir"], s["seconds"] = str(folder), training_seconds(folder)
             runs.append(s)
             best = "-" if s.get("best_acc") is None else f"{s['best_acc']:.4f}"
             print(
@@ -258,10 +274,10 @@ def command_line(argv: list[str]) -> str:
         if skip:
             skip = False
             continue
-        if arg in ("--readme", "--tag", "--table-only", "--out", "--figures"):
+        if arg in ("--readme", "--tag", "--table-only", "--out", "--figures", "--archive"):
             skip = arg != "--table-only"
             continue
-        if arg.startswith(("--readme=", "--tag=", "--out=", "--figures=")):
+        if arg.startswith(("--readme=", "--tag=", "--out=", "--figures=", "--archive=")):
             continue
         kept.append(shlex.quote(arg))
     return " ".join(["python benchmarks/reproduce_mlp.py", *kept])

@@ -60,6 +60,33 @@ def test_tiny_reproduction_table_reuse_and_readme(tmp_path, reproduce, monkeypat
     assert all(p.stat().st_size > 10_000 for p in figures.iterdir())
 
 
+def test_complete_runs_are_archived_and_reused_from_the_archive(tmp_path, reproduce, monkeypatch):
+    """--archive keeps each complete run's config, summary and metrics; a fresh run folder (a new clone) reuses
+    them: the same table, nothing trained, and the comparison figure drawn from the archived files."""
+    archive = tmp_path / "archive"
+    argv = [
+        "--methods", "set", "--epochs", "1", "--seeds", "1", "--train-limit", "200", "--test-limit", "100",
+        "--archive", str(archive),
+    ]  # fmt: skip
+    text = reproduce.main([*argv, "--out", str(tmp_path / "runs")])
+    assert sorted(p.name for p in (archive / "set-seed0").iterdir()) == ["config.json", "metrics.jsonl", "summary.json"]
+    assert (archive / "set-seed0" / "metrics.jsonl").read_bytes() == (
+        tmp_path / "runs" / "set-seed0" / "metrics.jsonl"
+    ).read_bytes()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an archived run was trained again")
+
+    monkeypatch.setattr(reproduce.MLPTrainer, "__init__", no_training)
+    figures = tmp_path / "img"
+    again = reproduce.main([*argv, "--out", str(tmp_path / "fresh-clone-runs"), "--figures", str(figures)])
+    assert [line for line in again.splitlines() if line.startswith("| set")] == [
+        line for line in text.splitlines() if line.startswith("| set")
+    ]
+    assert [p.name for p in figures.iterdir()] == ["quick-methods.png"]  # no checkpoint: no evolution figure
+    assert not (tmp_path / "fresh-clone-runs").exists()
+
+
 def test_unknown_method_fails_before_training(tmp_path, reproduce):
     with pytest.raises(Exception, match="unknown method"):
         reproduce.main(["--methods", "fc,nope", "--out", str(tmp_path)])
