@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.fileio import temp_path
+from netsci_dst.fileio import atomic_path
 
 __all__ = ["EXPORT_SUFFIXES", "export_state_dict", "load_export", "save_export"]
 
@@ -70,22 +70,18 @@ def save_export(state: Mapping[str, Tensor], path: str | os.PathLike, csr: bool 
     if not path.parent.is_dir():
         raise DstnetError(f"{path.parent}: no such folder")
     exported = export_state_dict(state, csr=csr)
-    tmp = temp_path(path)
-    try:
-        if suffix == ".safetensors":
-            try:
-                from safetensors.torch import save_file
-            except ImportError:
-                raise DstnetError(
-                    "writing .safetensors needs the safetensors package (pip install safetensors)"
-                ) from None
-            save_file({k: v.contiguous() for k, v in exported.items()}, str(tmp))
+    writer = None
+    if suffix == ".safetensors":
+        try:
+            from safetensors.torch import save_file
+        except ImportError:
+            raise DstnetError("writing .safetensors needs the safetensors package (pip install safetensors)") from None
+        writer = save_file
+    with atomic_path(path) as tmp:  # flushed to disk and renamed into place; a failed write leaves no partial file
+        if writer is not None:
+            writer({k: v.contiguous() for k, v in exported.items()}, str(tmp))
         else:
             torch.save(exported, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

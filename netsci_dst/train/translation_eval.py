@@ -18,6 +18,33 @@ from netsci_dst.errors import DstnetError
 __all__ = ["bleu", "translate"]
 
 
+#: Source tokens per batch of :func:`translate` (its ``max_tokens``), the batches :func:`check_beam` sizes.
+BATCH_TOKENS = 4096
+
+
+def check_beam(model: Any, tokenizer: Any, texts: list[str], beam: int, device: Any) -> None:
+    """Refuse, before decoding, a ``--beam`` whose search would not fit in memory, with the bytes it would need.
+
+    Per live hypothesis the search holds the logits, log-probabilities and candidate scores over the vocabulary
+    (float32), the repeated encoder output, the decoder's key/value cache (self-attention over the generated
+    tokens, cross-attention over the source) and the prefix; a batch holds ``beam`` hypotheses per sentence and
+    about :data:`BATCH_TOKENS` source tokens in all (at least one sentence).
+    """
+    from netsci_dst.memory import check_memory
+    from netsci_dst.models.decoding import MAX_LEN_MARGIN
+
+    if beam < 1:
+        raise DstnetError(f"--beam must be at least 1, got {beam}")
+    cfg = model.config
+    src_len = 1 + max((len(ids) for ids in tokenizer.encode_batch(texts)), default=0)  # with the eos
+    steps = min(int(cfg.max_len), src_len + MAX_LEN_MARGIN)
+    floats = 3 * cfg.vocab_size + src_len * cfg.d_model + 2 * cfg.n_decoder_layers * cfg.d_model * (steps + src_len)
+    per_hypothesis = 4 * floats + 16 * steps
+    hypotheses = beam * max(1, BATCH_TOKENS // (src_len * beam))
+    free = torch.cuda.mem_get_info(device)[0] if getattr(device, "type", "cpu") == "cuda" else None
+    check_memory(hypotheses * per_hypothesis, f"--beam {beam}", "use a smaller --beam", available=free)
+
+
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU (0-100) of ``hypotheses`` against one reference each (sacrebleu, 13a tokenisation)."""
     import sacrebleu
@@ -35,7 +62,7 @@ def translate(
     sentences: Sequence[str],
     *,
     beam: int = 1,
-    max_tokens: int = 4096,
+    max_tokens: int = BATCH_TOKENS,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> list[str]:

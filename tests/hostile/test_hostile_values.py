@@ -52,7 +52,7 @@ def test_memory_budgets_follow_the_memory_available(tmp_path, monkeypatch):
 
 
 def test_a_beam_that_cannot_fit_is_refused_with_the_bytes_it_would_need(monkeypatch):
-    from netsci_dst.cli.translate import check_beam
+    from netsci_dst.train.translation_eval import check_beam
 
     config = SimpleNamespace(vocab_size=10_000, d_model=512, n_decoder_layers=6, max_len=256)
     tokenizer = SimpleNamespace(encode_batch=lambda texts: [[5] * 9 for _ in texts])
