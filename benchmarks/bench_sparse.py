@@ -253,6 +253,11 @@ def main() -> None:
     ap.add_argument("--only", choices=["steps", "epoch", "scan"], action="append", help="Run only these sections.")
     ap.add_argument("--quick", action="store_true", help="A smoke run: width 64, short rounds, no epoch.")
     ap.add_argument("--widths", default="1568,8192,16384,32768", help="Hidden widths of the scan.")
+    ap.add_argument(
+        "--densities",
+        default="0.01,0.001",
+        help="Densities of the steps section (0.5,0.2,0.1: where backend='auto' turns sparse, AUTO_SPARSE_DENSITY).",
+    )
     ap.add_argument("--mem-limit-gb", type=float, default=22.0, help="Address-space cap of each worker.")
     ap.add_argument("--timeout", type=float, default=600.0, help="Seconds per worker (x10 for epochs and scans).")
     args = ap.parse_args()
@@ -260,7 +265,8 @@ def main() -> None:
         print(json.dumps(_worker(json.loads(args.worker))))
         return
     args.widths = [int(w) for w in args.widths.split(",")]
-    args.densities, args.batches, args.width = (0.01, 0.001), (32, 128), SIZES[1]
+    args.densities = tuple(float(d) for d in args.densities.split(","))
+    args.batches, args.width = (32, 128), SIZES[1]
     args.rounds, args.steps, args.alternations = 5, 40, 2
     sections = args.only or ["steps", "epoch", "scan"]
     if args.quick:

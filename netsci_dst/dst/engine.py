@@ -100,8 +100,10 @@ __all__ = [
 ]
 
 
-#: ``backend="auto"`` computes sparse on the CPU at this overall density or below. Measured on the paper MLP at batch
-#: 32 (2 cores): the sparse step takes 0.31-0.36x the dense one at density 0.1, 0.6x at 0.2, about 0.1x at 0.01
+#: ``backend="auto"`` computes sparse on the CPU at this overall density or below: from the start when the initial
+#: masks are this sparse, else from the first topology update that brings the density down to it (the decaying
+#: schedules: CHTss starts at 0.5). Measured on the paper MLP at batch 32 (2 cores): the sparse step takes
+#: 0.31-0.36x the dense one at density 0.1, 0.6x at 0.2, about 0.1x at 0.01 and several times the dense one at 0.5
 #: (benchmarks/bench_sparse.py); models whose step is mostly dense work choose for themselves (the Transformer
 #: trainer's auto is dense).
 AUTO_SPARSE_DENSITY = 0.1
@@ -247,9 +249,11 @@ class DSTEngine:
             optimizers, see the module docstring; nothing to do on the sparse backend).
         backend: ``"dense"`` (masks on the dense weights), ``"sparse"`` (each sparse layer is replaced in the model
             by a :class:`~netsci_dst.dst.sparse_linear.SparseLinear` holding only its links, and the optimizer holds
-            its ``values``: forward, backward and optimizer state cost O(links); CPU only) or ``"auto"`` (sparse on
-            the CPU at density <= :data:`AUTO_SPARSE_DENSITY`, else dense). Both give the same topology decisions;
-            checkpoints (``model.state_dict()``, :meth:`optimizer_state_dict`, :meth:`state_dict`) have one format.
+            its ``values``: forward, backward and optimizer state cost O(links); CPU only) or ``"auto"`` (dense, turning
+            sparse on the CPU once the masks' overall density is <= :data:`AUTO_SPARSE_DENSITY`: at the start, or
+            after the update of a decaying schedule that gets there; resumed runs turn at load). Both give the same
+            topology decisions; checkpoints (``model.state_dict()``, :meth:`optimizer_state_dict`,
+            :meth:`state_dict`) have one format.
         **overrides: any :class:`MethodConfig` field, e.g. ``update_interval=1875``, ``linkpred="CH3-L3"``.
 
     Attributes:
@@ -275,7 +279,7 @@ class DSTEngine:
         latest: per layer, ``{"removed": ..., "regrown": ...}`` flat (row-major) int64 indices of the latest
             update (CPU tensors), for ELM and evolution analysis.
         init_topologies: the generator actually used for each layer's initial mask.
-        backend: ``"dense"`` or ``"sparse"``, the resolved execution backend.
+        backend: ``"dense"`` or ``"sparse"``, the execution backend now (``"auto"`` may turn it sparse later).
     """
 
     def __init__(
@@ -346,6 +350,8 @@ class DSTEngine:
         self.structure = self._build_structure(structure)
         self.device = self._check_devices()
         self.backend = self._resolve_backend(backend)
+        #: ``backend="auto"`` on a model the sparse backend can run: turn sparse when the density allows
+        self._may_turn_sparse = backend == "auto" and self._sparse_capable()
         self._check_params_in_optimizer()
 
         self.topology_end = self.config.topology_end_fraction * total_steps
@@ -373,6 +379,7 @@ class DSTEngine:
         if self.backend == "sparse":
             self._to_sparse()
             self._arm_dense_grad()
+        self._turn_sparse_if_due()
         self._hooks = [
             optimizer.register_step_pre_hook(self._pre_step),
             optimizer.register_step_post_hook(self._post_step),
@@ -468,9 +475,7 @@ class DSTEngine:
                 "backend='dense' (or 'auto')"
             )
         if backend == "auto":
-            cpu = self.device.type == "cpu"
-            small = self.density <= AUTO_SPARSE_DENSITY
-            return "sparse" if cpu and supported and small and not self._transposed else "dense"
+            return "dense"  # until the masks are sparse enough (_turn_sparse_if_due)
         if backend == "sparse" and self.device.type != "cpu":
             raise DstnetError(
                 f"the sparse backend runs on the CPU (its kernels are compiled with numba); the model is on "
@@ -481,6 +486,33 @@ class DSTEngine:
                 f"the sparse backend computes in float32 or float64; the sparse layers are {sorted(map(str, dtypes))}"
             )
         return backend
+
+    def _sparse_capable(self) -> bool:
+        """Whether the sparse backend can run these layers: CPU, float32/float64, ``nn.Linear`` (not Conv1D)."""
+        dtypes = {self._modules[n].weight.dtype for n in self.layers}
+        return (
+            bool(self.layers)
+            and self.device.type == "cpu"
+            and dtypes <= {torch.float32, torch.float64}
+            and not self._transposed
+        )
+
+    def _turn_sparse_if_due(self) -> bool:
+        """``backend="auto"``: move to the sparse backend once the overall density is at most
+        :data:`AUTO_SPARSE_DENSITY` (up to a link per layer of rounding; weights, gradients and optimizer state
+        carried exactly; never back). Checked at
+        construction, after each topology update and after loading a state; returns whether it turned now."""
+        if not self._may_turn_sparse or self.backend == "sparse":
+            return False
+        masks = self.masks
+        links = sum(int(masks[n].sum()) for n in self.layers)
+        cells = sum(a * b for a, b in self._shapes.values())
+        if links > AUTO_SPARSE_DENSITY * cells + len(self.layers):  # one link per layer: the masks' rounding
+            return False
+        self._to_sparse()
+        self.backend = "sparse"
+        self._arm_dense_grad()
+        return True
 
     def _to_sparse(self) -> None:
         """Replace each sparse ``nn.Linear`` by a :class:`SparseLinear` on its mask (same bias Parameter) and hand
@@ -771,6 +803,7 @@ class DSTEngine:
                 self.apply_masks()
             if self._update_due(self.step):
                 self.update()
+                self._turn_sparse_if_due()
         finally:
             self._dense_grad.clear()
             self._arm_dense_grad()
@@ -1241,6 +1274,7 @@ class DSTEngine:
         self.ems_sparsity = ems_sparsity
         self._dense_grad.clear()
         self.apply_masks()
+        self._turn_sparse_if_due()
         self._arm_dense_grad()
 
     def _set_mask(self, name: str, mask: torch.Tensor) -> None:
