@@ -131,8 +131,10 @@ def evolution_figure(
     metrics: list[dict[str, Any]],
     theta: float = 0.9,
     title: str | None = None,
+    has_checkpoint: bool = True,
 ):
-    """The four-panel evolution figure from :func:`snapshot_series` rows, the engine history and the metrics."""
+    """The four-panel evolution figure from :func:`snapshot_series` rows, the engine history and the metrics
+    (``has_checkpoint``: whether ``history`` was read from one, for the note on an empty overlap panel)."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -179,7 +181,8 @@ def evolution_figure(
             means = [statistics.fmean(d[u] for d in by_layer.values() if u in d) for u in updates]
             ax_o.plot(updates, means, color="k", marker="o", lw=1.0, label="mean over layers")
         if not history:
-            ax_o.text(0.5, 0.5, "no engine history (no checkpoint)", transform=ax_o.transAxes, ha="center")
+            note = "no topology update yet" if has_checkpoint else "no engine history (no checkpoint)"
+            ax_o.text(0.5, 0.5, note, transform=ax_o.transAxes, ha="center")
         ax_o.axhline(theta, color="0.4", ls=":", lw=1.0, label=rf"ELM threshold $\theta$={theta:g}")
         ax_o.set_ylim(-0.02, 1.02)
         ax_o.set_ylabel(r"overlap $|O_t|/|A^*_t|$")
@@ -224,6 +227,13 @@ def plot_evolution(
     check_figure_path(path)
     target.require_snapshots("the evolution plot")
     series = snapshot_series(target.snapshots, target.config)
-    fig = evolution_figure(series, target.history, target.metrics, theta=theta, title=title or target.label)
+    fig = evolution_figure(
+        series,
+        target.history,
+        target.metrics,
+        theta=theta,
+        title=title or target.label,
+        has_checkpoint=target.checkpoint is not None,
+    )
     with paper_style():
         return save_figure(fig, path, dpi=dpi)
