@@ -17,8 +17,21 @@ from netsci_dst.errors import DstnetError
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+#: key of the command line's words (after the program name) in the click context's ``meta``
+ARGV_META = "dstnet.argv"
+
+
 class DstnetGroup(click.Group):
-    """A click group that reports user errors as a single line and exits with code 2."""
+    """A click group that reports user errors as a single line and exits with code 2, and keeps the words it was
+    invoked with in ``ctx.meta[ARGV_META]`` (``--nproc`` relaunches them under torchrun; ``sys.argv`` is not them
+    when the CLI is called from Python)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        words = list(args)  # before parsing consumes them
+        ctx = super().make_context(info_name, args, parent, **extra)
+        if parent is None:
+            ctx.meta[ARGV_META] = words
+        return ctx
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D401
         if not standalone_mode:

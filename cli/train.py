@@ -79,7 +79,10 @@ def processes_option(command):
     @functools.wraps(command)
     def wrapper(*args, nproc, **kwargs):
         if nproc > 1 and "LOCAL_RANK" not in os.environ:
-            argv, rest = [], iter(sys.argv[1:])
+            from netsci_dst.cli import ARGV_META
+
+            words = click.get_current_context().meta.get(ARGV_META, sys.argv[1:])
+            argv, rest = [], iter(words)
             for word in rest:
                 if word == "--nproc":
                     next(rest, None)

@@ -8,12 +8,14 @@ The cache folder is ``$DSTNET_CACHE`` or ``~/.cache/dstnet``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +137,14 @@ def download_dataset(
         raise DstnetError(f"no download source for {name!r} (known: {', '.join(SOURCES)})")
     source = SOURCES[name]
     folder = Path(root) if root is not None else cache_dir()
-    folder = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    # one download at a time per dataset: the ranks of a torchrun job (or two runs) all ask for it at once; the
+    # first fetches, the others wait and then find the checksummed files in place
+    with _exclusive(folder / f".{name}.download.lock"):
+        return _download(name, source, folder / name, base_url, root is None, progress)
+
+
+def _download(name: str, source: Source, folder: Path, base_url: str | None, cached: bool, progress: bool) -> Path:
     base = base_url if base_url is not None else source.base_url
     if not base.endswith("/"):
         base += "/"
@@ -147,10 +156,26 @@ def download_dataset(
         return folder
     ((archive, md5),) = source.files.items()
     zpath = fetch(
-        base + archive, cache_dir() / "archives" / archive if root is None else folder / archive, md5, progress=progress
+        base + archive, cache_dir() / "archives" / archive if cached else folder / archive, md5, progress=progress
     )
     _extract(zpath, source.archive_members, folder)
     return folder
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (``flock``; waits for the holder) for the block."""
+    with open(lock_path, "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _extract(zpath: Path, members: dict[str, str], folder: Path) -> None:

@@ -129,3 +129,30 @@ def test_emnist_archive_is_extracted(server, tmp_path, monkeypatch):
 def test_unknown_dataset():
     with pytest.raises(DstnetError, match="no download source"):
         download_dataset("cifar-10")
+
+
+def test_concurrent_downloads_of_one_dataset_take_turns(tmp_path, monkeypatch):
+    """The ranks of a torchrun job with --download all ask at once: one fetches at a time (each fetch then finds
+    the checksummed files of the first in place), never two writers on one .part file."""
+    import time
+
+    active, most = [0], [0]
+
+    def slow_fetch(url, dest, md5, **kwargs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.05)
+        active[0] -= 1
+        return dest
+
+    monkeypatch.setattr(download, "fetch", slow_fetch)
+    threads = [
+        threading.Thread(target=download_dataset, args=("mnist", tmp_path / "cache"), kwargs={"progress": False})
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".mnist.download.lock"]

@@ -176,3 +176,22 @@ def test_training_options_take_their_defaults_from_the_configurations(command):
 def test_train_without_a_command_prints_its_help():
     r = CliRunner().invoke(main, ["train"])
     assert r.exit_code == 0 and "Commands:" in r.output and "transformer" in r.output
+
+
+@pytest.mark.parametrize("command", ["mlp", "lm"])
+def test_nproc_relaunches_the_words_the_cli_was_called_with(monkeypatch, command):
+    """--nproc N runs the same command under torchrun, without --nproc: the words given to the CLI (from Python,
+    as here, sys.argv is pytest's), not sys.argv."""
+    import subprocess
+
+    from click.testing import CliRunner
+    from netsci_dst.cli import main
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    result = CliRunner().invoke(main, ["train", command, "--seed", "3", "--nproc", "2", "--out", "x y"])
+    assert result.exit_code == 0, result.output
+    (cmd,) = calls
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert cmd[5:] == ["-m", "netsci_dst.cli", "train", command, "--seed", "3", "--out", "x y"]
