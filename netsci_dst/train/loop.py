@@ -334,7 +334,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------- loop
     def train(self, stop_after_epoch: int | None = None, stop_after_step: int | None = None) -> dict[str, Any]:
         """Train to the task's last step, or until ``stop_after_epoch`` epochs / ``stop_after_step`` steps are done
-        (then stop after that evaluation); returns the summary (with the task's final results when done). The run
+        (then stop at the first evaluation there or after, which writes the checkpoint a resume continues from); returns the summary (with the task's final results when done). The run
         directory is locked for the duration (a second process on it is refused)."""
         if not self.group.main:
             return self._train(stop_after_epoch, stop_after_step)
@@ -391,7 +391,8 @@ class Trainer:
         task = self.task
         loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
         self.model.train()
-        while self.step < task.total_steps and not self._stopped(stop_after_epoch, stop_after_step):
+        saved = True  # the state is the checkpoint's (or the start): stopping here loses nothing
+        while self.step < task.total_steps and not (saved and self._stopped(stop_after_epoch, stop_after_step)):
             batches = task.epoch_batches(self.epoch)
             if self.batch_pos >= len(batches):  # a checkpoint written at an epoch's end by an older dstnet
                 self.epoch, self.batch_pos = self.epoch + 1, 0
@@ -419,6 +420,7 @@ class Trainer:
             if task.grad_clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), task.grad_clip)
             self.optimizer.step()  # the engine's hooks mask, count and update the topology
+            saved = False
             self.step += 1
             self.batch_pos += 1
             self._last_step_epoch = self.epoch + 1
@@ -440,6 +442,7 @@ class Trainer:
                 loss_sum, n_sum, *sums = self.group.sum([loss_sum, n_sum, *extras.values()])
                 train = task.train_metrics(loss_sum, int(n_sum), dict(zip(extras, sums, strict=True)))
                 record = self._evaluate(train, lr, time.perf_counter() - t0)
+                saved = True
                 loss_sum, n_sum, extras, t0 = 0.0, 0, {}, time.perf_counter()
                 if self.cfg.progress and self.group.main:
                     bar.write(task.format_record(record))

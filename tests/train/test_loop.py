@@ -195,3 +195,16 @@ def test_nproc_relaunches_the_words_the_cli_was_called_with(monkeypatch, command
     (cmd,) = calls
     assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     assert cmd[5:] == ["-m", "netsci_dst.cli", "train", command, "--seed", "3", "--out", "x y"]
+
+
+def test_a_stop_between_evaluations_runs_on_to_the_next_checkpoint(tmp_path):
+    """stop_after_step between two evaluations stops at the next one, whose checkpoint a resume continues from:
+    nothing trained is lost."""
+    from netsci_dst.train.configs import LMConfig
+    from netsci_dst.train.lm import LMTrainer
+
+    cfg = LMConfig(method="set", preset="tiny", steps=12, eval_every=5, progress=False, seed=0)
+    trainer = LMTrainer(cfg, tmp_path / "run")
+    trainer.train(stop_after_step=7)
+    assert trainer.step == 10
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["step"] == 10
