@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps [preset]")
     ap.add_argument("--text", default=None, help="corpus file or folder [bundled captions]")
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--out", default="runs/reproduce-lm")
     ap.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs already complete")
     ap.add_argument(
@@ -131,7 +132,7 @@ def main() -> None:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     done: dict[str, list[dict]] = {m: [] for m in methods}
-    for seed in range(args.seeds):  # every method's seed 0 first: a stopped reproduction has a full first row
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # every method's first seed first
         for method in methods:
             t0 = time.perf_counter()
             folder = run_one(method, seed, args)
