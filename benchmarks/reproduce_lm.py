@@ -27,31 +27,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from netsci_dst.train.archive import complete, keep
+from netsci_dst.train.archive import train_or_reuse
 from netsci_dst.train.configs import LMConfig
 from netsci_dst.train.lm import LMTrainer
-from netsci_dst.train.rundir import RunDir
 
 
 def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
     """Train (or resume, or reuse) one run; returns the folder of the complete run (in ``--out`` or, kept by an
     earlier session, in ``--archive``), ``None`` with ``--table-only`` when it is not complete."""
-    out = Path(args.out) / f"{method}-seed{seed}"
-    found = complete(out.name, args.out, args.archive)
-    if found is not None:
-        keep(found, args.archive)
-        return found
-    if args.table_only:
-        return None
-    if RunDir(out).resume_point.exists():
-        trainer = LMTrainer.resume(out, progress=False)
-    else:
+
+    def config() -> LMConfig:
         options = {k: getattr(args, k) for k in ("steps", "text") if getattr(args, k) is not None}
-        cfg = LMConfig(method=method, sparsity=args.sparsity, preset=args.preset, seed=seed, progress=False, **options)
-        trainer = LMTrainer(cfg, out)
-    trainer.train()
-    keep(out, args.archive)
-    return out
+        return LMConfig(method=method, sparsity=args.sparsity, preset=args.preset, seed=seed, progress=False, **options)
+
+    out = Path(args.out) / f"{method}-seed{seed}"
+    return train_or_reuse(out, args.archive, LMTrainer, config, args.table_only)
 
 
 def run_seconds(folder: Path) -> float:

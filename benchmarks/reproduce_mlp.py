@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
-from netsci_dst.train.archive import complete, keep
+from netsci_dst.train.archive import train_or_reuse
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 from netsci_dst.train.rundir import RunDir
 
@@ -62,17 +62,9 @@ def run_dir(method: str, seed: int, args: argparse.Namespace) -> Path:
 def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
     """Train (or resume, or reuse) one run; returns the folder of the complete run (in ``--out`` or, kept by an
     earlier session, in ``--archive``), ``None`` with ``--table-only`` when it is not complete."""
-    out = run_dir(method, seed, args)
-    found = complete(out.name, args.out, args.archive)
-    if found is not None:
-        keep(found, args.archive)
-        return found
-    if args.table_only:
-        return None
-    if RunDir(out).resume_point.exists():
-        trainer = MLPTrainer.resume(out, progress=False)
-    else:
-        cfg = TrainConfig(
+
+    def config() -> TrainConfig:
+        return TrainConfig(
             method=method,
             method_overrides=dict(args.overrides),
             sparsity=args.sparsity,
@@ -84,10 +76,8 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
             train_limit=args.train_limit,
             test_limit=args.test_limit,
         )
-        trainer = MLPTrainer(cfg, out)
-    trainer.train()
-    keep(out, args.archive)
-    return out
+
+    return train_or_reuse(run_dir(method, seed, args), args.archive, MLPTrainer, config, args.table_only)
 
 
 def training_seconds(run_dir: Path) -> float:

@@ -13,7 +13,9 @@ drawn while the run folder is still there.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: what a complete run's table row and its accuracy curves are made from
 ARCHIVED_FILES = ("config.json", "summary.json", "metrics.jsonl")
@@ -40,3 +42,28 @@ def keep(run: Path, archive: str | Path | None) -> Path | None:
     for name in ARCHIVED_FILES:
         shutil.copyfile(run / name, target / name)
     return target
+
+
+def train_or_reuse(
+    out: str | Path, archive: str | Path | None, trainer_class: Any, config: Callable[[], Any], table_only: bool = False
+) -> Path | None:
+    """The folder of complete run ``out`` for a reproduction: reused when complete (in its run folder or kept in
+    ``archive``), else resumed from its checkpoint or started with ``config()`` (``trainer_class``: a
+    :class:`~netsci_dst.train.loop.Trainer`), trained to the end and kept; ``None`` with ``table_only`` when it is
+    not complete."""
+    from netsci_dst.train.rundir import RunDir
+
+    out = Path(out)
+    found = complete(out.name, out.parent, archive)
+    if found is not None:
+        keep(found, archive)
+        return found
+    if table_only:
+        return None
+    if RunDir(out).resume_point.exists():
+        trainer = trainer_class.resume(out, progress=False)
+    else:
+        trainer = trainer_class(config(), out)
+    trainer.train()
+    keep(out, archive)
+    return out

@@ -334,8 +334,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------- loop
     def train(self, stop_after_epoch: int | None = None, stop_after_step: int | None = None) -> dict[str, Any]:
         """Train to the task's last step, or until ``stop_after_epoch`` epochs / ``stop_after_step`` steps are done
-        (then stop at the first evaluation there or after, which writes the checkpoint a resume continues from); returns the summary (with the task's final results when done). The run
-        directory is locked for the duration (a second process on it is refused)."""
+        (then stop at the first evaluation there or after, which writes the checkpoint a resume continues from);
+        returns the summary (with the task's final results when done). The run directory is locked for the duration
+        (a second process on it is refused)."""
         if not self.group.main:
             return self._train(stop_after_epoch, stop_after_step)
         self.run.create()
