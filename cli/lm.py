@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 
 import click
-from netsci_dst.cli.train import _check_resume, _parse_overrides, backend_option, processes_option, train
+from netsci_dst.cli.train import _check_resume, _parse_overrides, backend_option, run_options, train
 
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.configs import LM_PRESETS, LMConfig, default
@@ -59,23 +59,8 @@ LM = functools.partial(default, LMConfig)
 @click.option("--tie-embeddings", is_flag=True, help="Share the embedding and the output head's weights.")
 @click.option("--seed", type=int, default=LM("seed"), show_default=True)
 @click.option("--device", default=LM("device"), show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1.")
-@backend_option("sparse on the CPU at density <= 0.1, else dense")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/lm-METHOD-TIME].")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any method field, e.g. --set zeta=0.2 (repeatable).",
-)
-@click.option(
-    "--resume",
-    type=click.Path(exists=False, file_okay=False),
-    help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
-@processes_option
-@click.pass_context
+@backend_option("dense, turning sparse on the CPU once the density is <= 0.1 (CHTss: when its decay gets there)")
+@run_options("lm")
 def train_lm(ctx, overrides, resume, quiet, out, **options):
     """Train a sparse LLaMA-style language model (RMSNorm, rotary embeddings, SwiGLU) with a DST method.
 

@@ -97,6 +97,40 @@ def processes_option(command):
     return wrapper
 
 
+def run_options(kind: str, per: str = "evaluation"):
+    """The options every training command shares, after its own: ``--out`` (default ``runs/KIND-METHOD-TIME``),
+    ``--set``, ``--resume``, ``--quiet`` and ``--nproc`` (:func:`processes_option`); ``per``: what a progress line
+    reports (an epoch, an evaluation). The command takes ``ctx`` first."""
+
+    def decorate(command):
+        for option in reversed(
+            [
+                click.option(
+                    "--out", type=click.Path(file_okay=False), help=f"Run directory [default: runs/{kind}-METHOD-TIME]."
+                ),
+                click.option(
+                    "--set",
+                    "overrides",
+                    multiple=True,
+                    metavar="KEY=VALUE",
+                    help="Override any method field, e.g. --set zeta=0.2 --set linkpred=CH3-L3 (repeatable).",
+                ),
+                click.option(
+                    "--resume",
+                    type=click.Path(exists=False, file_okay=False),
+                    help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
+                ),
+                click.option("--quiet", is_flag=True, help=f"No progress bar or per-{per} lines."),
+                processes_option,
+                click.pass_context,
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def backend_option(auto_means: str):
     """The ``--backend`` option of a training command; ``auto_means`` says what auto picks for its model."""
     return click.option(
@@ -161,8 +195,7 @@ def train() -> None:
 @click.option(
     "--device", default=MLP("device"), show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps."
 )
-@backend_option("sparse on the CPU at density <= 0.1")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/mlp-METHOD-TIME].")
+@backend_option("dense, turning sparse on the CPU once the density is <= 0.1 (CHTss: when its decay gets there)")
 @click.option(
     "--save-every",
     type=int,
@@ -170,21 +203,7 @@ def train() -> None:
     show_default=True,
     help="Also keep a checkpoint every N epochs.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any method field, e.g. --set zeta=0.2 --set linkpred=CH3-L3 (repeatable).",
-)
-@click.option(
-    "--resume",
-    type=click.Path(exists=False, file_okay=False),
-    help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-@processes_option
-@click.pass_context
+@run_options("mlp", per="epoch")
 def train_mlp(
     ctx,
     method,
@@ -397,22 +416,7 @@ def _show_recipe(recipe) -> None:
     "dense here (measured: the sparse backend is no faster on this model's CPU preset, whose step is mostly "
     "attention, embeddings and the vocabulary)"
 )
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory [default: runs/transformer-METHOD-TIME].")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any method field, e.g. --set zeta=0.2 (repeatable).",
-)
-@click.option(
-    "--resume",
-    type=click.Path(exists=False, file_okay=False),
-    help="Continue the run in this directory from its latest checkpoint (with its saved settings).",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
-@processes_option
-@click.pass_context
+@run_options("transformer")
 def train_transformer(ctx, overrides, resume, quiet, out, **options):
     """Train a sparse encoder-decoder Transformer for translation on Multi30k (en -> de), with BLEU.
 
