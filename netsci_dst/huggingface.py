@@ -15,11 +15,16 @@ gradient clipping, schedule and logging stay as they are; the engine's update st
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from netsci_dst.errors import DstnetError
 
-__all__ = ["LLAMA_PROJECTIONS", "DSTCallback"]
+__all__ = ["ENGINE_FILE", "LLAMA_PROJECTIONS", "DSTCallback"]
+
+#: The engine's state in a Trainer checkpoint folder (``OUTPUT_DIR/checkpoint-STEP/``), written by
+#: :meth:`DSTCallback.on_save` and read when the Trainer resumes that checkpoint.
+ENGINE_FILE = "dstnet_engine.pt"
 
 #: The seven projections of every LLaMA block (the CHTss LLM setting): embeddings and ``lm_head`` stay dense.
 LLAMA_PROJECTIONS = r"\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)$"
@@ -45,7 +50,9 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
             ``structure``, ``update_interval``, ...).
 
     The engine is built at ``on_train_begin`` with ``total_steps = state.max_steps`` and is available as
-    :attr:`engine` afterwards; :attr:`logged` keeps the topology metrics of every logging step.
+    :attr:`engine` afterwards; :attr:`logged` keeps the topology metrics of every logging step. Each Trainer
+    checkpoint also gets the engine's state (:data:`ENGINE_FILE`), so ``trainer.train(resume_from_checkpoint=...)``
+    continues the same topology.
     """
 
     def __init__(
@@ -68,27 +75,68 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
         self.logged: list[dict[str, Any]] = []
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None, **kw: Any):
+        """Build the engine on the Trainer's model and optimizer; when the Trainer resumes a checkpoint
+        (``trainer.train(resume_from_checkpoint=...)``), restore the topology saved there by :meth:`on_save`."""
         from netsci_dst.dst.engine import DSTEngine
 
         if model is None or optimizer is None:
             raise DstnetError("DSTCallback: the Trainer gave no model or optimizer at the start of training")
-        if state.global_step > 0 and self.engine is None:
-            raise DstnetError(
-                "DSTCallback cannot resume a Trainer checkpoint yet: the engine's topology state is not saved with it; "
-                "train from the start"
-            )
         optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper holds the torch optimizer
-        if self.engine is None:
-            self.engine = DSTEngine(
-                model,
-                optimizer,
-                self.method,
-                density=self.density,
-                total_steps=int(state.max_steps),
-                sparse_layers=self.sparse_layers,
-                **self.engine_options,
-            )
+        if self.engine is not None:
+            return control
+        saved = None
+        if state.global_step > 0:
+            saved = self._saved_state(args, state)
+            # the Trainer has loaded the weights and the optimizer state; building the engine draws a new topology
+            # (zeroing what lies outside it), so they are put back once the saved topology is in place
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            optimizer_state = _cloned(optimizer.state_dict())
+        self.engine = DSTEngine(
+            model,
+            optimizer,
+            self.method,
+            density=self.density,
+            total_steps=int(state.max_steps),
+            sparse_layers=self.sparse_layers,
+            **self.engine_options,
+        )
+        if saved is not None:
+            self.engine.load_state_dict(saved)
+            masks = self.engine.masks
+            for name in self.engine.layers:
+                weights[f"{name}.weight_mask"] = masks[name]
+            model.load_state_dict(weights)
+            self.engine.load_optimizer_state_dict(optimizer_state)
         return control
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any):
+        """Save the engine's state (masks, update history, generator) as :data:`ENGINE_FILE` in the checkpoint
+        folder the Trainer has just written, so that resuming it continues the same topology."""
+        if self.engine is not None:
+            folder = _checkpoint_folder(args, state)
+            if folder.is_dir():
+                import torch
+
+                from netsci_dst.fileio import atomic_path
+
+                with atomic_path(folder / ENGINE_FILE) as tmp:
+                    torch.save(self.engine.state_dict(), tmp)
+        return control
+
+    def _saved_state(self, args: Any, state: Any) -> dict[str, Any]:
+        from netsci_dst.train.checkpoint import load_engine_state
+
+        path = _checkpoint_folder(args, state) / ENGINE_FILE
+        given = getattr(args, "resume_from_checkpoint", None)  # the Trainer does not tell callbacks where it resumed
+        if not path.is_file() and isinstance(given, str) and (Path(given) / ENGINE_FILE).is_file():
+            path = Path(given) / ENGINE_FILE
+        if not path.is_file():
+            raise DstnetError(
+                f"DSTCallback: resuming at step {state.global_step}, but {path} is missing: the checkpoint was not "
+                "written with DSTCallback (its topology is unknown), or lies outside output_dir (then also set "
+                "TrainingArguments.resume_from_checkpoint to it)"
+            )
+        return load_engine_state(path)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any):
         """Add the engine's topology metrics (``dst/density``, ``dst/anp``, ...) to the Trainer's printed and
@@ -98,3 +146,17 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
             logs.update(metrics)
             self.logged.append({"step": int(state.global_step), **metrics})
         return control
+
+
+def _checkpoint_folder(args: Any, state: Any) -> Path:
+    """The folder the Trainer writes the checkpoint of ``state.global_step`` to (``OUTPUT_DIR/checkpoint-STEP``)."""
+    return Path(args.output_dir) / f"checkpoint-{state.global_step}"
+
+
+def _cloned(value: Any) -> Any:
+    """A deep copy of an optimizer state dict (tensors cloned)."""
+    if isinstance(value, dict):
+        return {k: _cloned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cloned(v) for v in value]
+    return value.detach().clone() if hasattr(value, "detach") else value

@@ -69,3 +69,53 @@ def test_the_trainer_callback_runs_dst_inside_a_hugging_face_trainer(tmp_path):
     assert [h["step"] for h in callback.logged][:3] == [4, 8, 12]
     assert [h["dst/updates"] for h in callback.logged][:3] == [1, 2, 2]
     assert callback.logged[-1]["dst/density"] == pytest.approx(0.3, abs=1e-3)
+
+
+def _trainer(tmp_path, model, callback, max_steps, **extra):
+    data = [
+        {"input_ids": ids, "labels": ids}
+        for ids in torch.randint(0, 64, (32, 12), generator=torch.Generator().manual_seed(1))
+    ]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=max_steps, per_device_train_batch_size=4, learning_rate=3e-3,
+        logging_steps=4, report_to=[], use_cpu=True, disable_tqdm=True, seed=0, data_seed=0, **extra,
+    )  # fmt: skip
+    return transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[callback])
+
+
+def test_a_hugging_face_trainer_checkpoint_resumes_the_same_topology(tmp_path):
+    """Each Trainer checkpoint carries the engine's state; resuming it continues the topology, weights and
+    optimizer state of the run that never stopped (on the CPU: exactly)."""
+    from netsci_dst.huggingface import ENGINE_FILE
+
+    straight = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
+    model_a = tiny_llama()
+    _trainer(tmp_path / "a", model_a, straight, 16, save_strategy="no").train()
+
+    first = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
+    _trainer(tmp_path / "b", tiny_llama(), first, 16, save_strategy="steps", save_steps=6).train()
+    checkpoint = tmp_path / "b" / "checkpoint-6"  # after the update at step 4, before the one at step 8
+    assert (checkpoint / ENGINE_FILE).is_file()
+
+    resumed = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
+    model_c = tiny_llama()
+    _trainer(tmp_path / "b", model_c, resumed, 16, save_strategy="no").train(resume_from_checkpoint=True)  # the last
+    assert resumed.engine.n_updates == straight.engine.n_updates == 2
+    for name in straight.engine.layers:
+        assert torch.equal(resumed.engine.masks[name], straight.engine.masks[name]), name
+    state_a, state_c = model_a.state_dict(), model_c.state_dict()
+    for key in state_a:
+        torch.testing.assert_close(state_c[key], state_a[key], rtol=0, atol=1e-6)
+
+
+def test_resuming_a_trainer_checkpoint_without_the_engine_state_is_one_line(tmp_path):
+    from netsci_dst.errors import DstnetError
+    from netsci_dst.huggingface import ENGINE_FILE
+
+    _trainer(
+        tmp_path / "b", tiny_llama(), DSTCallback("set", density=0.3, seed=0), 8, save_strategy="steps", save_steps=4
+    ).train()
+    (tmp_path / "b" / "checkpoint-4" / ENGINE_FILE).unlink()
+    trainer = _trainer(tmp_path / "b", tiny_llama(), DSTCallback("set", density=0.3, seed=0), 8, save_strategy="no")
+    with pytest.raises(DstnetError, match="dstnet_engine.pt is missing"):
+        trainer.train(resume_from_checkpoint=str(tmp_path / "b" / "checkpoint-4"))

@@ -83,6 +83,24 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     same for every command that reads checkpoints (analyze, plot, export, translate, evaluate, resume).
     """
     path = Path(path)
+    data = _read_plain(path, map_location)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DstnetError(f"{path}: not a dstnet checkpoint (no format tag {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise DstnetError(f"{path}: checkpoint version {data.get('version')!r}, this dstnet reads {VERSION}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise DstnetError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    try:
+        check_fields(data)
+    except DstnetError as e:
+        raise DstnetError(f"{path}: {e}") from None
+    return data
+
+
+def _read_plain(path: Path, map_location: str | torch.device | None = "cpu") -> Any:
+    """The plain data of a ``torch.save`` file, read with ``weights_only=True`` after :func:`_check_archive`; every
+    failure one :class:`DstnetError` line."""
     if not path.is_file():
         raise DstnetError(f"{path}: no such checkpoint file")
     _check_archive(path)
@@ -100,15 +118,17 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     except Exception as e:  # torch's unpickler raises assorted errors (KeyError, RuntimeError, ...) on foreign data
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise DstnetError(f"{path}: not a readable checkpoint (truncated or corrupt: {msg})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DstnetError(f"{path}: not a dstnet checkpoint (no format tag {FORMAT!r})")
-    if data.get("version") != VERSION:
-        raise DstnetError(f"{path}: checkpoint version {data.get('version')!r}, this dstnet reads {VERSION}")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise DstnetError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return data
+
+
+def load_engine_state(path: str | os.PathLike) -> dict[str, Any]:
+    """A :class:`~netsci_dst.dst.engine.DSTEngine` ``state_dict()`` saved on its own (the Hugging Face callback's
+    ``dstnet_engine.pt``), read as safely as a checkpoint and its fields typed (the engine checks the rest when it
+    loads it)."""
+    path = Path(path)
+    data = _read_plain(path)
     try:
-        check_fields(data)
+        _check_engine(data)
     except DstnetError as e:
         raise DstnetError(f"{path}: {e}") from None
     return data
