@@ -13,9 +13,12 @@ drawn while the run folder is still there.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from netsci_dst.errors import DstnetError
 
 #: what a complete run's table row and its accuracy curves are made from
 ARCHIVED_FILES = ("config.json", "summary.json", "metrics.jsonl")
@@ -50,7 +53,8 @@ def train_or_reuse(
     """The folder of complete run ``out`` for a reproduction: reused when complete (in its run folder or kept in
     ``archive``), else resumed from its checkpoint or started with ``config()`` (``trainer_class``: a
     :class:`~netsci_dst.train.loop.Trainer`), trained to the end and kept; ``None`` with ``table_only`` when it is
-    not complete."""
+    not complete, or when another process is training it (so copies of one reproduction started side by side
+    share its runs, each taking those nobody trains)."""
     from netsci_dst.train.rundir import RunDir
 
     out = Path(out)
@@ -60,6 +64,14 @@ def train_or_reuse(
         return found
     if table_only:
         return None
+    if out.exists():  # several copies of one reproduction share the work: a run another one trains is left to it
+        probe = RunDir(out)
+        try:
+            probe.lock()
+        except DstnetError as e:
+            print(f"skipped: {e}", file=sys.stderr, flush=True)
+            return None
+        probe.unlock()
     if RunDir(out).resume_point.exists():
         trainer = trainer_class.resume(out, progress=False)
     else:

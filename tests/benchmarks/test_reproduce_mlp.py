@@ -115,3 +115,28 @@ def test_an_ablation_gets_its_own_runs_and_row(tmp_path, reproduce):
     assert config["method"]["init_topology"] == "bsw"
     with pytest.raises(Exception, match="nope"):
         reproduce.main([*argv[:-2], "--set", "nope=1"])
+
+
+def test_a_run_another_process_trains_is_skipped_not_fought_over(tmp_path, reproduce, monkeypatch):
+    """Copies of one reproduction started side by side share the runs: a run whose directory another process has
+    locked is left to it (no table row yet, no error), the others are trained."""
+    import subprocess
+    import sys
+
+    busy = tmp_path / "set-seed0"
+    busy.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from netsci_dst.train.rundir import RunDir; r = RunDir({str(busy)!r}); r.lock(); "
+         "print('locked', flush=True); import time; time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["--methods", "set", "--epochs", "1", "--seeds", "2", "--train-limit", "200", "--test-limit", "100",
+                "--out", str(tmp_path)]  # fmt: skip
+        text = reproduce.main(argv)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (busy / "summary.json").exists() and (tmp_path / "set-seed1" / "summary.json").exists()
+    assert next(line for line in text.splitlines() if line.startswith("| set ")).startswith("| set | code | 1 x 1 |")
