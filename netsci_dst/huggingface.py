@@ -101,12 +101,14 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
             **self.engine_options,
         )
         if saved is not None:
-            self.engine.load_state_dict(saved)
-            masks = self.engine.masks
-            for name in self.engine.layers:
-                weights[f"{name}.weight_mask"] = masks[name]
-            model.load_state_dict(weights)
-            self.engine.load_optimizer_state_dict(optimizer_state)
+            from netsci_dst.train.checkpoint import restored
+
+            restored("DST engine state", lambda: self.engine.load_state_dict(saved))
+            # the masks as the model stores them (a Conv1D's buffer is (n_in, n_out), the engine's view transposed)
+            current = model.state_dict()
+            weights.update({k: v.clone() for k, v in current.items() if k.endswith(".weight_mask")})
+            restored("model", lambda: model.load_state_dict(weights))
+            restored("optimizer state", lambda: self.engine.load_optimizer_state_dict(optimizer_state))
         return control
 
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any):

@@ -83,22 +83,36 @@ def _trainer(tmp_path, model, callback, max_steps, **extra):
     return transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[callback])
 
 
-def test_a_hugging_face_trainer_checkpoint_resumes_the_same_topology(tmp_path):
+def tiny_gpt2():
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=32)
+    return transformers.GPT2LMHeadModel(config)
+
+
+MODELS = {  # (builder, the sparse layers): LLaMA's nn.Linear projections, GPT-2's transposed Conv1D
+    "llama": (tiny_llama, LLAMA_PROJECTIONS),
+    "gpt2": (tiny_gpt2, r"\.(attn\.c_attn|mlp\.c_fc|mlp\.c_proj)$"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_a_hugging_face_trainer_checkpoint_resumes_the_same_topology(tmp_path, kind):
     """Each Trainer checkpoint carries the engine's state; resuming it continues the topology, weights and
     optimizer state of the run that never stopped (on the CPU: exactly)."""
     from netsci_dst.huggingface import ENGINE_FILE
 
-    straight = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
-    model_a = tiny_llama()
+    build, layers = MODELS[kind]
+    straight = DSTCallback("chtss", density=0.3, update_interval=4, seed=0, sparse_layers=layers)
+    model_a = build()
     _trainer(tmp_path / "a", model_a, straight, 16, save_strategy="no").train()
 
-    first = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
-    _trainer(tmp_path / "b", tiny_llama(), first, 16, save_strategy="steps", save_steps=6).train()
+    first = DSTCallback("chtss", density=0.3, update_interval=4, seed=0, sparse_layers=layers)
+    _trainer(tmp_path / "b", build(), first, 16, save_strategy="steps", save_steps=6).train()
     checkpoint = tmp_path / "b" / "checkpoint-6"  # after the update at step 4, before the one at step 8
     assert (checkpoint / ENGINE_FILE).is_file()
 
-    resumed = DSTCallback("chtss", density=0.3, update_interval=4, seed=0)
-    model_c = tiny_llama()
+    resumed = DSTCallback("chtss", density=0.3, update_interval=4, seed=0, sparse_layers=layers)
+    model_c = build()
     _trainer(tmp_path / "b", model_c, resumed, 16, save_strategy="no").train(resume_from_checkpoint=True)  # the last
     assert resumed.engine.n_updates == straight.engine.n_updates == 2
     for name in straight.engine.layers:

@@ -137,7 +137,8 @@ def download_dataset(
         raise DstnetError(f"no download source for {name!r} (known: {', '.join(SOURCES)})")
     source = SOURCES[name]
     folder = Path(root) if root is not None else cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only cache may hold the files already
+        folder.mkdir(parents=True, exist_ok=True)
     # one download at a time per dataset: the ranks of a torchrun job (or two runs) all ask for it at once; the
     # first fetches, the others wait and then find the checksummed files in place
     with _exclusive(folder / f".{name}.download.lock"):
@@ -164,8 +165,14 @@ def _download(name: str, source: Source, folder: Path, base_url: str | None, cac
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_path`` (``flock``; waits for the holder) for the block."""
-    with open(lock_path, "a") as handle:
+    """Hold an exclusive advisory lock on ``lock_path`` (``flock``; waits for the holder) for the block; without
+    one where the file cannot be made (a read-only cache holding the files already: nothing will be written)."""
+    try:
+        handle = open(lock_path, "a")  # noqa: SIM115 (closed below)
+    except OSError:
+        yield
+        return
+    with handle:
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock

@@ -352,6 +352,8 @@ class DSTEngine:
         self.backend = self._resolve_backend(backend)
         #: ``backend="auto"`` on a model the sparse backend can run: turn sparse when the density allows
         self._may_turn_sparse = backend == "auto" and self._sparse_capable()
+        #: leave the turn after an update to the caller (:meth:`turn_sparse_if_due`): processes that sync masks
+        self.defer_backend_turn = False
         self._check_params_in_optimizer()
 
         self.topology_end = self.config.topology_end_fraction * total_steps
@@ -379,7 +381,7 @@ class DSTEngine:
         if self.backend == "sparse":
             self._to_sparse()
             self._arm_dense_grad()
-        self._turn_sparse_if_due()
+        self.turn_sparse_if_due()
         self._hooks = [
             optimizer.register_step_pre_hook(self._pre_step),
             optimizer.register_step_post_hook(self._post_step),
@@ -475,7 +477,7 @@ class DSTEngine:
                 "backend='dense' (or 'auto')"
             )
         if backend == "auto":
-            return "dense"  # until the masks are sparse enough (_turn_sparse_if_due)
+            return "dense"  # until the masks are sparse enough (turn_sparse_if_due)
         if backend == "sparse" and self.device.type != "cpu":
             raise DstnetError(
                 f"the sparse backend runs on the CPU (its kernels are compiled with numba); the model is on "
@@ -497,11 +499,13 @@ class DSTEngine:
             and not self._transposed
         )
 
-    def _turn_sparse_if_due(self) -> bool:
+    def turn_sparse_if_due(self) -> bool:
         """``backend="auto"``: move to the sparse backend once the overall density is at most
         :data:`AUTO_SPARSE_DENSITY` (up to a link per layer of rounding; weights, gradients and optimizer state
-        carried exactly; never back). Checked at
-        construction, after each topology update and after loading a state; returns whether it turned now."""
+        carried exactly; never back). Checked at construction, after each topology update (unless
+        :attr:`defer_backend_turn`: then whoever syncs the masks calls it, as the multi-process trainer does after
+        taking rank 0's masks, so every process turns at the same update) and after loading a state; returns
+        whether it turned now."""
         if not self._may_turn_sparse or self.backend == "sparse":
             return False
         masks = self.masks
@@ -803,7 +807,8 @@ class DSTEngine:
                 self.apply_masks()
             if self._update_due(self.step):
                 self.update()
-                self._turn_sparse_if_due()
+                if not self.defer_backend_turn:
+                    self.turn_sparse_if_due()
         finally:
             self._dense_grad.clear()
             self._arm_dense_grad()
@@ -1274,7 +1279,7 @@ class DSTEngine:
         self.ems_sparsity = ems_sparsity
         self._dense_grad.clear()
         self.apply_masks()
-        self._turn_sparse_if_due()
+        self.turn_sparse_if_due()
         self._arm_dense_grad()
 
     def _set_mask(self, name: str, mask: torch.Tensor) -> None:

@@ -12,16 +12,18 @@ drawn while the run folder is still there.
 
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.fileio import atomic_write
 
-#: what a complete run's table row and its accuracy curves are made from
-ARCHIVED_FILES = ("config.json", "summary.json", "metrics.jsonl")
+#: what a complete run's table row and its accuracy curves are made from (summary.json, the mark of a complete
+#: run, written last)
+ARCHIVED_FILES = ("config.json", "metrics.jsonl", "summary.json")
 
 
 def complete(name: str, out: str | Path, archive: str | Path | None) -> Path | None:
@@ -42,40 +44,66 @@ def keep(run: Path, archive: str | Path | None) -> Path | None:
     if target.resolve() == run.resolve():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for name in ARCHIVED_FILES:
-        shutil.copyfile(run / name, target / name)
+    for name in ARCHIVED_FILES:  # each atomically, summary.json (what makes a kept run complete) last
+        with atomic_write(target / name, "wb") as f:
+            f.write((run / name).read_bytes())
     return target
+
+
+#: Settings an archived run must share with the reproduction that reuses it (where the reproduction sets them)
+CHECKED_SETTINGS = (
+    "method", "method_overrides", "sparsity", "dataset", "sizes", "epochs", "steps", "preset", "seed",
+    "train_limit", "test_limit", "batch_size", "lr",
+)  # fmt: skip
+
+
+def check_same_settings(run: Path, wanted: dict[str, Any]) -> None:
+    """Refuse (one :class:`DstnetError` line) to reuse complete run ``run`` when its ``config.json`` differs from
+    ``wanted`` (a config's ``to_dict()``) in a :data:`CHECKED_SETTINGS` field the reproduction sets: a quick
+    1-epoch run kept in an archive must not stand in for a 100-epoch one."""
+    try:
+        stored = json.loads((run / "config.json").read_text()).get("train", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise DstnetError(f"{run}/config.json: unreadable ({e})") from None
+    wanted = json.loads(json.dumps(wanted, default=str))  # tuples as lists, as config.json has them
+    differ = [
+        f"{key} {stored.get(key)!r} (asked: {wanted[key]!r})"
+        for key in CHECKED_SETTINGS
+        if wanted.get(key) is not None and key in stored and stored[key] != wanted[key]
+    ]
+    if differ:
+        raise DstnetError(
+            f"{run}: a complete run with other settings ({', '.join(differ)}): move it away or use another "
+            "--out/--archive"
+        )
 
 
 def train_or_reuse(
     out: str | Path, archive: str | Path | None, trainer_class: Any, config: Callable[[], Any], table_only: bool = False
 ) -> Path | None:
     """The folder of complete run ``out`` for a reproduction: reused when complete (in its run folder or kept in
-    ``archive``), else resumed from its checkpoint or started with ``config()`` (``trainer_class``: a
-    :class:`~netsci_dst.train.loop.Trainer`), trained to the end and kept; ``None`` with ``table_only`` when it is
-    not complete, or when another process is training it (so copies of one reproduction started side by side
-    share its runs, each taking those nobody trains)."""
-    from netsci_dst.train.rundir import RunDir
+    ``archive``) with the same settings (:func:`check_same_settings`), else resumed from its checkpoint or started
+    with ``config()`` (``trainer_class``: a :class:`~netsci_dst.train.loop.Trainer`), trained to the end and kept;
+    ``None`` with ``table_only`` when it is not complete, or when another process is training it (so copies of one
+    reproduction started side by side share its runs, each taking those nobody trains)."""
+    from netsci_dst.train.rundir import RunDir, RunDirBusy
 
     out = Path(out)
     found = complete(out.name, out.parent, archive)
     if found is not None:
+        check_same_settings(found, config().to_dict())
         keep(found, archive)
         return found
     if table_only:
         return None
-    if out.exists():  # several copies of one reproduction share the work: a run another one trains is left to it
-        probe = RunDir(out)
-        try:
-            probe.lock()
-        except DstnetError as e:
-            print(f"skipped: {e}", file=sys.stderr, flush=True)
-            return None
-        probe.unlock()
-    if RunDir(out).resume_point.exists():
-        trainer = trainer_class.resume(out, progress=False)
-    else:
-        trainer = trainer_class(config(), out)
-    trainer.train()
+    try:
+        if RunDir(out).resume_point.exists():
+            trainer = trainer_class.resume(out, progress=False)
+        else:
+            trainer = trainer_class(config(), out)
+        trainer.train()
+    except RunDirBusy as e:
+        print(f"skipped: {e}", file=sys.stderr, flush=True)
+        return None
     keep(out, archive)
     return out

@@ -282,7 +282,7 @@ def restored(what: str, load: Callable[[], T]) -> T:
     size): only the object that receives the state can, and torch says so in multi-line exceptions."""
     try:
         return load()
-    except DstnetError:
+    except (DstnetError, MemoryError, torch.OutOfMemoryError):
         raise
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
         raise DstnetError(f"corrupt checkpoint: the {what} does not fit its config ({_first_detail(e)})") from None

@@ -95,8 +95,9 @@ class Group:
 
     def sync_masks(self, engine: Any) -> list[str]:
         """Broadcast every sparse layer's mask from rank 0; a process whose mask differs takes rank 0's (weights
-        and optimizer state of the links that change are zeroed, as an update does). Returns the layers that
-        differed here."""
+        and optimizer state of the links that change are zeroed, as an update does); then ``backend="auto"`` turns
+        sparse if due (the trainer sets ``engine.defer_backend_turn`` under several processes). Returns the layers
+        that differed here."""
         if not self.active or not engine.layers:
             return []
         differed = []
@@ -109,6 +110,7 @@ class Group:
                 engine._set_mask(name, theirs)  # the engine's own path for a changed link set
         if differed:
             warnings.warn(f"rank {self.rank}: masks of {differed} differed from rank 0's; replaced", stacklevel=2)
+        engine.turn_sparse_if_due()  # on rank 0's masks: every process turns at the same update (the engine defers)
         return differed
 
     def from_main(self, value: Any) -> Any:

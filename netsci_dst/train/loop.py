@@ -224,6 +224,8 @@ class Trainer:
         self.run = RunDir(run_dir)
         # under torchrun: this process's rank; rank 0 alone writes (see netsci_dst.train.distributed)
         self.group = init_from_env(task.device)
+        if self.group.active and hasattr(task.engine, "defer_backend_turn"):
+            task.engine.defer_backend_turn = True  # "auto" turns on rank 0's masks, in sync_masks
         self.epoch = 0  # epochs completed
         self.batch_pos = 0  # batches of the current epoch done
         self.step = 0
@@ -326,6 +328,13 @@ class Trainer:
             trainer.load_state(ckpt)
         except DstnetError as e:
             raise DstnetError(f"{point}: {e}") from None
+        if point == run.best:  # latest.pt absent: only a kill before the first latest.pt leaves nothing beyond best.pt
+            logged, snapshots = len(run.read_metrics()), len(run.mask_snapshots())
+            if logged > len(trainer.records) or snapshots > trainer.snapshots:
+                raise DstnetError(
+                    f"{run.latest} is missing and the run went on past best.pt ({logged} evaluations logged, best.pt "
+                    f"holds {len(trainer.records)}): resuming from best.pt would discard them; restore latest.pt"
+                )
         if trainer.group.main:
             run.rewind(trainer.records, trainer.snapshots)
         trainer.group.barrier()  # nobody trains before the run directory is rewound

@@ -36,6 +36,10 @@ from netsci_dst.graph import LayerStack, save_npz
 SNAPSHOT = re.compile(r"update_(\d+)\.npz")
 
 
+class RunDirBusy(DstnetError):
+    """Another process holds the run directory's lock (:meth:`RunDir.lock`)."""
+
+
 class RunDir:
     """Paths and writers of one run directory."""
 
@@ -100,7 +104,7 @@ class RunDir:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             finally:
                 os.close(fd)
-            raise DstnetError(
+            raise RunDirBusy(
                 f"{self.root} is in use by another dstnet process (pid {holder}): wait for it, or use another --out"
             ) from None
         os.ftruncate(fd, 0)

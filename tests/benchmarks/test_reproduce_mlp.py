@@ -140,3 +140,13 @@ def test_a_run_another_process_trains_is_skipped_not_fought_over(tmp_path, repro
         holder.wait()
     assert not (busy / "summary.json").exists() and (tmp_path / "set-seed1" / "summary.json").exists()
     assert next(line for line in text.splitlines() if line.startswith("| set ")).startswith("| set | code | 1 x 1 |")
+
+
+def test_an_archived_run_with_other_settings_is_refused_not_reused(tmp_path, reproduce):
+    archive = tmp_path / "archive"
+    quick = ["--methods", "set", "--seeds", "1", "--train-limit", "200", "--test-limit", "100", "--archive",
+             str(archive)]  # fmt: skip
+    reproduce.main([*quick, "--epochs", "1", "--out", str(tmp_path / "a")])
+    with pytest.raises(Exception, match=r"other settings \(epochs 1 \(asked: 2\)\)"):
+        reproduce.main([*quick, "--epochs", "2", "--out", str(tmp_path / "b")])
+    assert not (tmp_path / "b").exists()

@@ -281,3 +281,18 @@ def test_a_device_that_cannot_train_is_one_line_before_the_run_directory(tmp_pat
         return
     one_line_error(r)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_latest_checkpoint_was_deleted_is_not_rewound_to_best(tiny_run, tmp_path):
+    """Only a kill before the first latest.pt leaves best.pt alone; when the run went on past best.pt (its metrics
+    log more evaluations), resuming from best.pt would discard them: refused, and nothing is rewound."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    (run / "checkpoints" / "latest.pt").unlink()
+    if len(best["metrics"]) >= 2:  # the tiny run's best is its last epoch: make best.pt an older state
+        best["metrics"], best["epoch"] = best["metrics"][:1], 1
+        torch.save(best, run / "checkpoints" / "best.pt")
+    before = file_hashes(run)
+    one_line_error(dstnet("train", "mlp", "--resume", run, "--quiet"), match="run went on past best.pt")
+    assert file_hashes(run) == before

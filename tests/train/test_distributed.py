@@ -45,8 +45,10 @@ def assert_same_run(a, b, atol=1e-6):
         [],  # the global batch of 32 split 16 + 16
         ["--batch-size", "3", "--train-limit", "61"],  # 2 + 1 rows, and a last batch of 1 row: one rank gets none
         ["--method", "rigl", "--backend", "sparse"],  # the sparse backend's captured dense gradients are averaged
+        # CHTss decays from density 0.5 to 0.05: "auto" turns sparse mid-run, on every rank at the same update
+        ["--method", "chtss", "--backend", "auto", "--sparsity", "0.95", "--set", "update_interval=5"],
     ],
-    ids=["even", "uneven", "sparse-rigl"],
+    ids=["even", "uneven", "sparse-rigl", "auto-turn"],
 )
 def test_two_processes_train_the_run_one_process_trains(tmp_path, changes):
     args = [*ARGS, *changes, "--epochs", "2"]
@@ -59,6 +61,9 @@ def test_two_processes_train_the_run_one_process_trains(tmp_path, changes):
     assert_same_run(a, b)  # equal up to float summation order; the topology exactly
     ckpt = load_checkpoint(tmp_path / "two" / "checkpoints" / "latest.pt")
     assert ckpt["engine"]["n_updates"] >= 1 and ckpt["epoch"] == 2
+    if "auto" in changes:
+        assert ckpt["engine"]["backend"] == "sparse"
+        assert ckpt["engine"]["history"][0]["density"] > 0.1  # it started dense and turned on the way
 
 
 def _children(pid):
