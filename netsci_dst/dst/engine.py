@@ -767,13 +767,12 @@ class DSTEngine:
             and step % self.config.update_interval == 0
         )
 
-    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        # the hook sees step's positional arguments with the optimizer first: (optimizer, closure?)
-        if any(a is not None and a is not optimizer for a in args) or kwargs.get("closure") is not None:
-            # a closure recomputes the gradients after this hook: they would escape the masking
-            raise DstnetError("DSTEngine does not support optimizer.step(closure): call loss.backward() first")
-        due = self._update_due(self.step + 1)
-        stash = self.config.needs_grad and due
+    def mask_gradients(self) -> None:
+        """Zero the gradients of missing links (the optimizer's pre-step hook does it; call it yourself before
+        ``clip_grad_norm_``, so the norm is the sparse network's on either backend), keeping first the dense
+        gradient an update due at the next step needs (RigL, MEST). Call it after the last ``backward()`` of the
+        step; calling it again changes nothing."""
+        stash = self.config.needs_grad and self._update_due(self.step + 1)
         with torch.no_grad():
             for name in self.layers:
                 module = self._modules[name]
@@ -785,9 +784,17 @@ class DSTEngine:
                 grad = module.weight.grad
                 if grad is None:
                     continue
-                if stash:
+                if stash and name not in self._dense_grad:  # the dense gradient, before any masking
                     self._dense_grad[name] = self._oriented(name, grad.detach()).contiguous().clone()
                 self._keep_links_only(name, grad)
+
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        # the hook sees step's positional arguments with the optimizer first: (optimizer, closure?)
+        if any(a is not None and a is not optimizer for a in args) or kwargs.get("closure") is not None:
+            # a closure recomputes the gradients after this hook: they would escape the masking
+            raise DstnetError("DSTEngine does not support optimizer.step(closure): call loss.backward() first")
+        self.mask_gradients()
+        due = self._update_due(self.step + 1)
         if due and self.config.skip_step_on_update:
             # the authors' MLP loop skips optimizer.step() on an update step: with no gradient, every torch
             # optimizer leaves the parameter and its state untouched

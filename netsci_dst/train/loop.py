@@ -427,7 +427,8 @@ class Trainer:
             weight = self.group.share(n)
             (loss * weight if weight != 1.0 else loss).backward()
             self.group.all_reduce_gradients(params, self._dense_gradients())
-            if task.grad_clip:
+            if task.grad_clip:  # the norm of the sparse network's gradient, the same on either backend
+                self.engine.mask_gradients()
                 nn.utils.clip_grad_norm_(self.model.parameters(), task.grad_clip)
             self.optimizer.step()  # the engine's hooks mask, count and update the topology
             saved = False

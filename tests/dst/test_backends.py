@@ -324,3 +324,30 @@ def test_in_place_activations_after_sparse_layers():
     assert model[0].feeds_sparse  # its output is stored transposed for the next sparse layer
     model(torch.randn(4, 8)).sum().backward()
     assert all(engine.parameter(n).grad is not None for n in engine.layers)
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_mask_gradients_gives_both_backends_the_same_gradient_norm_and_keeps_the_dense_one(method):
+    """Clipping needs the sparse network's gradient norm: mask_gradients before clip_grad_norm_ makes the dense
+    backend's norm the sparse one's (the missing links' gradients are not part of it); an update due next still
+    gets the dense gradient (RigL), and a second call changes nothing."""
+    from test_engine import batch
+
+    norms, stashed = {}, {}
+    for backend in ("dense", "sparse"):
+        model, opt, engine = build(method, backend)
+        for step in range(INTERVAL - 1):  # the next step is an update step
+            train_step(model, opt, step)
+        x, y = batch(INTERVAL - 1, model[0].in_features, model[-1].out_features)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        engine.mask_gradients()
+        engine.mask_gradients()
+        norms[backend] = float(nn.utils.clip_grad_norm_(model.parameters(), 1e9))
+        stashed[backend] = {k: v.clone() for k, v in engine._dense_grad.items()}
+    assert norms["dense"] == pytest.approx(norms["sparse"], rel=1e-5)
+    if method == "rigl":
+        assert stashed["dense"].keys() == stashed["sparse"].keys() and stashed["dense"]
+        for name in stashed["dense"]:
+            torch.testing.assert_close(stashed["dense"][name], stashed["sparse"][name], rtol=1e-5, atol=1e-6)
+            assert bool((stashed["dense"][name] != 0).float().mean() > 0.5)  # dense: not masked
