@@ -80,7 +80,9 @@ def train_lm(ctx, overrides, resume, quiet, out, **options):
     if resume is not None:
         changes = _check_resume(ctx, resume)
         trainer = LMTrainer.resume(resume, progress=not quiet, **changes)
-        click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.backend} backend)")
+        click.echo(
+            f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.describe_backend()})"
+        )
     else:
         cfg = LMConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/lm-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -88,12 +90,12 @@ def train_lm(ctx, overrides, resume, quiet, out, **options):
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = LMTrainer(cfg, out)
         task = trainer.task
-        n_params = sum(p.numel() for p in trainer.model.parameters())
+        n_params = trainer.engine.dense_parameter_count()
         click.echo(
             f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset} ({cfg.n_layers} blocks, "
             f"d_model {cfg.d_model}, {n_params / 1e6:.1f}M parameters) on {task.corpus.source} "
             f"({len(task.train_stream):,} training tokens, vocabulary {task.tokenizer.vocab_size}), {cfg.steps} steps "
-            f"on {trainer.device} ({trainer.engine.backend} backend); run directory {out}"
+            f"on {trainer.device} ({trainer.engine.describe_backend()}); run directory {out}"
         )
     summary = trainer.train()
     click.echo(

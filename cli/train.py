@@ -245,7 +245,7 @@ def train_mlp(
         changes = _check_resume(ctx, resume)
         trainer = MLPTrainer.resume(resume, progress=not quiet, **changes)
         click.echo(
-            f"resuming {resume} at epoch {trainer.epoch}/{trainer.cfg.epochs} ({trainer.engine.backend} backend)"
+            f"resuming {resume} at epoch {trainer.epoch}/{trainer.cfg.epochs} ({trainer.engine.describe_backend()})"
         )
     else:
         method_overrides = _parse_overrides(overrides)
@@ -286,7 +286,7 @@ def train_mlp(
         click.echo(
             f"training {cfg.method} at sparsity {cfg.sparsity:g} on {cfg.dataset} "
             f"({len(trainer.task.data.x_train):,} train / {len(trainer.task.data.x_test):,} test images) "
-            f"on {trainer.device} ({trainer.engine.backend} backend); run directory {out}"
+            f"on {trainer.device} ({trainer.engine.describe_backend()}); run directory {out}"
         )
     summary = trainer.train()
     click.echo(f"done: {_summary_line(summary)}; run directory {summary['run_dir']}")
@@ -436,21 +436,23 @@ def train_transformer(ctx, overrides, resume, quiet, out, **options):
     if resume is not None:
         changes = _check_resume(ctx, resume)
         trainer = TransformerTrainer.resume(resume, progress=not quiet, **changes)
-        click.echo(f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.backend} backend)")
+        click.echo(
+            f"resuming {resume} at step {trainer.step}/{trainer.cfg.steps} ({trainer.engine.describe_backend()})"
+        )
     else:
         cfg = TransformerConfig(method_overrides=_parse_overrides(overrides), progress=not quiet, **options)
         out = out or f"runs/transformer-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         if RunDir(out).resume_point.exists():
             raise DstnetError(f"{out} already holds a run: use --resume {out} or another --out")
         trainer = TransformerTrainer(cfg, out)
-        n_params = sum(p.numel() for p in trainer.model.parameters())
+        n_params = trainer.engine.dense_parameter_count()
         size_note = " (CPU-sized, not the papers' model: --preset paper for that)" if cfg.preset == "cpu" else ""
         click.echo(
             f"training {cfg.method} at sparsity {cfg.sparsity:g}, preset {cfg.preset}{size_note} "
             f"({cfg.n_layers}+{cfg.n_layers} "
             f"layers, d_model {cfg.d_model}, {n_params / 1e6:.1f}M parameters), {cfg.src}->{cfg.tgt}, "
             f"{len(trainer.task.train_pairs):,} training pairs, {cfg.steps} steps on {trainer.device} "
-            f"({trainer.engine.backend} backend); run directory {out}"
+            f"({trainer.engine.describe_backend()}); run directory {out}"
         )
     summary = trainer.train()
     click.echo(

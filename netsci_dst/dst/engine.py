@@ -688,6 +688,20 @@ class DSTEngine:
         n_out, n_in = self._shapes[name]
         return (flat_idx % n_in) * n_out + flat_idx // n_in
 
+    def dense_parameter_count(self) -> int:
+        """The model's parameters with every sparse layer counted at its full ``n_out x n_in`` weight: the same on
+        either backend (the sparse one stores only the links)."""
+        held = {id(self.parameter(n)) for n in self.layers}
+        others = sum(p.numel() for p in self.model.parameters() if id(p) not in held)
+        return others + sum(self._cells(n) for n in self.layers)
+
+    def describe_backend(self) -> str:
+        """``"sparse backend"``, ``"dense backend"``, or for ``backend="auto"`` before its turn ``"dense backend,
+        sparse once the density is <= 0.1"``: for the trainers' first line."""
+        if self.backend == "dense" and self._may_turn_sparse:
+            return f"dense backend, sparse once the density is <= {AUTO_SPARSE_DENSITY:g}"
+        return f"{self.backend} backend"
+
     def parameter(self, name: str) -> nn.Parameter:
         """The Parameter the optimizer holds for layer ``name``'s weights (``weight``, or ``values`` if sparse)."""
         module = self._modules[name]

@@ -178,7 +178,7 @@ class LMTask(TokenizedTask):
             "sparsity": self.cfg.sparsity,
             "preset": self.cfg.preset,
             "corpus": self.corpus.source,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "parameters": self.engine.dense_parameter_count(),
             "steps": records[-1]["step"] if records else 0,
             "tokens": (records[-1]["step"] if records else 0) * self.cfg.batch_size * self.cfg.seq_len,
             "density": self.engine.overall_density(),

@@ -351,3 +351,14 @@ def test_mask_gradients_gives_both_backends_the_same_gradient_norm_and_keeps_the
         for name in stashed["dense"]:
             torch.testing.assert_close(stashed["dense"][name], stashed["sparse"][name], rtol=1e-5, atol=1e-6)
             assert bool((stashed["dense"][name] != 0).float().mean() > 0.5)  # dense: not masked
+
+
+def test_the_dense_parameter_count_and_the_backend_text_do_not_depend_on_the_backend():
+    dense = build("set", "dense", density=0.05)[2]
+    sparse = build("set", "sparse", density=0.05)[2]
+    plain = sum(p.numel() for p in mlp().parameters())
+    assert dense.dense_parameter_count() == sparse.dense_parameter_count() == plain
+    assert sum(p.numel() for p in sparse.model.parameters()) < plain  # the sparse backend holds only the links
+    assert sparse.describe_backend() == "sparse backend" and dense.describe_backend() == "dense backend"
+    decaying = build("chtss", "auto", density=0.02, **DECAY)[2]
+    assert decaying.describe_backend() == f"dense backend, sparse once the density is <= {AUTO_SPARSE_DENSITY:g}"
