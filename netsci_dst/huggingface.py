@@ -128,10 +128,11 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
     def _saved_state(self, args: Any, state: Any) -> dict[str, Any]:
         from netsci_dst.train.checkpoint import load_engine_state
 
-        path = _checkpoint_folder(args, state) / ENGINE_FILE
-        given = getattr(args, "resume_from_checkpoint", None)  # the Trainer does not tell callbacks where it resumed
-        if not path.is_file() and isinstance(given, str) and (Path(given) / ENGINE_FILE).is_file():
-            path = Path(given) / ENGINE_FILE
+        # the Trainer does not tell callbacks where it resumed: TrainingArguments.resume_from_checkpoint when set,
+        # else the checkpoint of this step in output_dir (where resume_from_checkpoint=True looks)
+        given = getattr(args, "resume_from_checkpoint", None)
+        folder = Path(given) if isinstance(given, str) and given else _checkpoint_folder(args, state)
+        path = folder / ENGINE_FILE
         if not path.is_file():
             raise DstnetError(
                 f"DSTCallback: resuming at step {state.global_step}, but {path} is missing: the checkpoint was not "
