@@ -113,11 +113,20 @@ def main() -> None:
         help="also keep each complete run's config, summary and metrics here (committed with the table) and reuse "
         "the runs kept there (netsci_dst/train/archive.py)",
     )
-    ap.add_argument("--readme", type=Path, help="also write the table into this file's reproduce_lm block")
+    ap.add_argument(
+        "--readme", type=Path, help="also write the table (or the throughput) into this file's reproduce_lm block"
+    )
     ap.add_argument("--throughput", action="store_true", help="measure 1- vs 2-process tokens/s instead")
     args = ap.parse_args()
     if args.throughput:
-        print(throughput(args))
+        text = throughput(args)
+        print(text)
+        if args.readme:
+            write_block(
+                args.readme,
+                "reproduce_lm:throughput",
+                f"```bash\npython benchmarks/reproduce_lm.py --throughput\n```\n\n{text}",
+            )
         return
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -137,13 +146,18 @@ def main() -> None:
     text = table(rows, args) if rows else "No run complete yet."
     print(text)
     if args.readme:
-        start, end = "<!-- reproduce_lm -->", "<!-- /reproduce_lm -->"
-        content = args.readme.read_text()
-        if start not in content or end not in content:
-            raise SystemExit(f"{args.readme} has no '{start}' ... '{end}' block to fill")
-        head, rest = content.split(start, 1)
-        _, tail = rest.split(end, 1)
-        args.readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+        write_block(args.readme, "reproduce_lm", text)
+
+
+def write_block(path: Path, tag: str, text: str) -> None:
+    """Replace what stands between ``<!-- TAG -->`` and ``<!-- /TAG -->`` in ``path`` with ``text``."""
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    content = path.read_text()
+    if start not in content or end not in content:
+        raise SystemExit(f"{path} has no '{start}' ... '{end}' block to fill")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":
