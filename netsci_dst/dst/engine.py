@@ -696,9 +696,11 @@ class DSTEngine:
         return others + sum(self._cells(n) for n in self.layers)
 
     def describe_backend(self) -> str:
-        """``"sparse backend"``, ``"dense backend"``, or for ``backend="auto"`` before its turn ``"dense backend,
-        sparse once the density is <= 0.1"``: for the trainers' first line."""
-        if self.backend == "dense" and self._may_turn_sparse:
+        """``"sparse backend"``, ``"dense backend"``, or for ``backend="auto"`` before a turn its schedule will reach
+        ``"dense backend, sparse once the density is <= 0.1"``: for the trainers' first line."""
+        cells = {n: self._cells(n) for n in self.layers}
+        final = sum(self.final_densities[n] * c for n, c in cells.items()) / max(1, sum(cells.values()))
+        if self.backend == "dense" and self._may_turn_sparse and final <= AUTO_SPARSE_DENSITY:
             return f"dense backend, sparse once the density is <= {AUTO_SPARSE_DENSITY:g}"
         return f"{self.backend} backend"
 

@@ -362,3 +362,4 @@ def test_the_dense_parameter_count_and_the_backend_text_do_not_depend_on_the_bac
     assert sparse.describe_backend() == "sparse backend" and dense.describe_backend() == "dense backend"
     decaying = build("chtss", "auto", density=0.02, **DECAY)[2]
     assert decaying.describe_backend() == f"dense backend, sparse once the density is <= {AUTO_SPARSE_DENSITY:g}"
+    assert build("chtss", "auto", density=0.3, **DECAY)[2].describe_backend() == "dense backend"  # never gets there
