@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from netsci_dst.train.archive import train_or_reuse
+from netsci_dst.train.archive import train_or_reuse, write_block
 from netsci_dst.train.configs import LMConfig
 from netsci_dst.train.lm import LMTrainer
 
@@ -147,17 +147,6 @@ def main() -> None:
     print(text)
     if args.readme:
         write_block(args.readme, "reproduce_lm", text)
-
-
-def write_block(path: Path, tag: str, text: str) -> None:
-    """Replace what stands between ``<!-- TAG -->`` and ``<!-- /TAG -->`` in ``path`` with ``text``."""
-    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
-    content = path.read_text()
-    if start not in content or end not in content:
-        raise SystemExit(f"{path} has no '{start}' ... '{end}' block to fill")
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
-from netsci_dst.train.archive import train_or_reuse
+from netsci_dst.train.archive import train_or_reuse, write_block
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 from netsci_dst.train.rundir import RunDir
 
@@ -177,17 +177,6 @@ def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> lis
     return written
 
 
-def write_readme(path: Path, tag: str, text: str) -> None:
-    """Replace the block between ``<!-- reproduce_mlp:TAG -->`` and ``<!-- /reproduce_mlp:TAG -->`` in ``path``."""
-    start, end = f"<!-- reproduce_mlp:{tag} -->", f"<!-- /reproduce_mlp:{tag} -->"
-    content = path.read_text()
-    if start not in content or end not in content:
-        raise SystemExit(f"{path} has no '{start}' ... '{end}' block to fill")
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
-
-
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated recipes [{DEFAULT_METHODS}]")
@@ -251,8 +240,10 @@ def main(argv: list[str] | None = None) -> str:
         for path in figures(rows, args):
             print(f"wrote {path}", file=sys.stderr)
     if args.readme:
-        write_readme(
-            args.readme, args.tag, f"```bash\n{command_line(sys.argv[1:] if argv is None else argv)}\n```\n\n{text}"
+        write_block(
+            args.readme,
+            f"reproduce_mlp:{args.tag}",
+            f"```bash\n{command_line(sys.argv[1:] if argv is None else argv)}\n```\n\n{text}",
         )
     return text
 

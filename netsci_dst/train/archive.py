@@ -107,3 +107,17 @@ def train_or_reuse(
         return None
     keep(out, archive)
     return out
+
+
+def write_block(path: str | Path, tag: str, text: str) -> None:
+    """Put a reproduction's generated ``text`` (a table, a measured line) in ``path`` (the README) between the
+    lines ``<!-- TAG -->`` and ``<!-- /TAG -->``, replacing what stood there: tables are written, never typed."""
+    path = Path(path)
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    content = path.read_text()
+    if start not in content or end not in content:
+        raise DstnetError(f"{path} has no '{start}' ... '{end}' block to fill")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with atomic_write(path) as f:
+        f.write(f"{head}{start}\n{text}\n{end}{tail}")
