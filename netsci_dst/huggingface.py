@@ -15,6 +15,7 @@ gradient clipping, schedule and logging stay as they are; the engine's update st
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
             # the Trainer has loaded the weights and the optimizer state; building the engine draws a new topology
             # (zeroing what lies outside it), so they are put back once the saved topology is in place
             weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            optimizer_state = _cloned(optimizer.state_dict())
+            optimizer_state = copy.deepcopy(optimizer.state_dict())  # tensors cloned
         self.engine = DSTEngine(
             model,
             optimizer,
@@ -154,12 +155,3 @@ class DSTCallback(TrainerCallback):  # type: ignore[misc]
 def _checkpoint_folder(args: Any, state: Any) -> Path:
     """The folder the Trainer writes the checkpoint of ``state.global_step`` to (``OUTPUT_DIR/checkpoint-STEP``)."""
     return Path(args.output_dir) / f"checkpoint-{state.global_step}"
-
-
-def _cloned(value: Any) -> Any:
-    """A deep copy of an optimizer state dict (tensors cloned)."""
-    if isinstance(value, dict):
-        return {k: _cloned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_cloned(v) for v in value]
-    return value.detach().clone() if hasattr(value, "detach") else value

@@ -61,10 +61,9 @@ def check_same_settings(run: Path, wanted: dict[str, Any]) -> None:
     """Refuse (one :class:`DstnetError` line) to reuse complete run ``run`` when its ``config.json`` differs from
     ``wanted`` (a config's ``to_dict()``) in a :data:`CHECKED_SETTINGS` field the reproduction sets: a quick
     1-epoch run kept in an archive must not stand in for a 100-epoch one."""
-    try:
-        stored = json.loads((run / "config.json").read_text()).get("train", {})
-    except (OSError, ValueError, AttributeError) as e:
-        raise DstnetError(f"{run}/config.json: unreadable ({e})") from None
+    from netsci_dst.train.rundir import RunDir
+
+    stored = RunDir(run).read_config().get("train", {})  # the validating reader: one line when unreadable
     wanted = json.loads(json.dumps(wanted, default=str))  # tuples as lists, as config.json has them
     differ = [
         f"{key} {stored.get(key)!r} (asked: {wanted[key]!r})"
