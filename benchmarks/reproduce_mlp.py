@@ -155,7 +155,7 @@ def recipe_origin(method: str, run_dirs: list[str], overrides: dict | None = Non
 
 def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> list[Path]:
     """The comparison figure of every run in the table and the evolution figure of the first chts run."""
-    from netsci_dst.analysis.targets import load_target
+    from netsci_dst.analysis.evolution_record import EVOLUTION_FILE
     from netsci_dst.plot.comparison import plot_comparison
     from netsci_dst.plot.evolution import plot_evolution
 
@@ -166,14 +166,13 @@ def figures(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> lis
         epochs = "/".join(str(e) for e in sorted({r["epochs"] for _, runs in rows for r in runs}))
         title = f"{args.dataset}, {args.sparsity:.1%} sparsity, {epochs} epochs"
         written.append(plot_comparison(run_dirs, args.figures / f"{args.tag}-methods.png", title=title))
-    # the update history is in the checkpoint: an archived run (see --archive) has none, so its figure stays as drawn
+    # a run folder has its mask snapshots, a kept run (--archive) its evolution.json; runs kept before that file
+    # existed have neither, and their figure stays as drawn
     chts = [r["run_dir"] for method, runs in rows if method == "chts" for r in runs]
-    chts = [d for d in chts if RunDir(d).latest.exists()]
+    chts = [d for d in chts if RunDir(d).mask_snapshots() or (Path(d) / EVOLUTION_FILE).is_file()]
     if chts:
         path = args.figures / f"{args.tag}-chts-evolution.png"
-        written.append(
-            plot_evolution(load_target(chts[0]), path, title=f"chts topology evolution ({Path(chts[0]).name})")
-        )
+        written.append(plot_evolution(chts[0], path, title=f"chts topology evolution ({Path(chts[0]).name})"))
     return written
 
 

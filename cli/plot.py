@@ -100,6 +100,11 @@ def _draw(
 
         plot_comparison(targets, figure, title=title, dpi=dpi)
         return
+    if kind == "evolution":  # a run directory, or a kept run (its evolution.json)
+        from netsci_dst.plot.evolution import plot_evolution
+
+        plot_evolution(targets[0], figure, theta=theta, title=title, dpi=dpi)
+        return
     loaded = [load_target(t) for t in targets]
 
     if kind == "training":
@@ -112,10 +117,6 @@ def _draw(
             labels = [str(t.path) for t in loaded]
         runs = [training_run(label, t.metrics, t.config) for label, t in zip(labels, loaded, strict=True)]
         plot_training(runs, figure, title=title, dpi=dpi)
-    elif kind == "evolution":
-        from netsci_dst.plot.evolution import plot_evolution
-
-        plot_evolution(loaded[0], figure, theta=theta, title=title, dpi=dpi)
     else:
         t = loaded[0]
         stack, name = t.stack, t.label

@@ -28,62 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from netsci_dst.analysis.anp import ends_at_output, layer_labels
+from netsci_dst.analysis.evolution_record import EvolutionRecord, read_evolution, snapshot_series
 from netsci_dst.plot.degree import DOUBLE_COLUMN, DPI, check_figure_path, new_figure, paper_style, save_figure
 from netsci_dst.plot.training import run_kind
 
-__all__ = ["MAX_NAMED", "snapshot_series", "evolution_figure", "plot_evolution"]
+__all__ = ["MAX_NAMED", "snapshot_series", "evolution_figure", "plot_evolution", "read_evolution"]
 
 MAX_NAMED = 6  # layers or neuron groups drawn and named one by one; beyond this: thin grey lines, one legend entry
 _PART_COLOR = "0.6"
-
-
-def _run_config(snapshots: Sequence[str | os.PathLike]) -> dict[str, Any]:
-    """The ``config.json`` of the run directory holding the snapshots (``RUN/masks/update_*.npz``), or ``{}``."""
-    from netsci_dst.train.rundir import RunDir
-
-    return RunDir(Path(snapshots[0]).parent.parent).read_config()
-
-
-def snapshot_series(
-    snapshots: Sequence[str | os.PathLike], config: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Per mask snapshot: ``update``, ``step``, ``density`` (overall), ``layer_density`` (per layer name), ``anp``
-    (overall) and ``anp_parts`` (``{name: rate}`` per neuron layer of a chain, or per unit group of a Transformer;
-    both absent for independent layers).
-
-    ``config``: the run's configuration (its ``sizes`` name the neuron layers); read from the run directory's
-    ``config.json`` when not given.
-    """
-    from netsci_dst.analysis.anp import anp, anp_structure
-    from netsci_dst.analysis.targets import load_snapshot, snapshot_update
-    from netsci_dst.dst.structures import infer_structure
-
-    if not snapshots:
-        return []
-    if config is None:
-        config = _run_config(snapshots)
-    rows = []
-    for path in snapshots:
-        stack = load_snapshot(path)
-        links = sum(int(m.sum()) for m in stack.masks)
-        size = sum(m.size for m in stack.masks)
-        row: dict[str, Any] = {
-            "update": snapshot_update(path),
-            "step": stack.meta.get("step"),
-            "density": links / size if size else 0.0,
-            "layer_density": {n: float(m.mean()) for n, m in zip(stack.names, stack.masks, strict=True)},
-        }
-        inferred = infer_structure(stack.names)
-        if inferred is not None:  # a Transformer: its q/k, v and FFN units, not a chain of its shapes
-            a = anp_structure(dict(zip(stack.names, stack.masks, strict=True)), inferred[0])
-            row["anp"], row["anp_parts"] = a["overall"], dict(a["per_group"])
-        elif stack.is_chain:
-            a = anp(stack)
-            labels = layer_labels(len(a["per_layer"]), last_is_output=ends_at_output(config, len(stack)))
-            row["anp"], row["anp_parts"] = a["overall"], dict(zip(labels, a["per_layer"], strict=True))
-        rows.append(row)
-    return rows
 
 
 def _finite(v: Any) -> bool:
@@ -221,19 +173,27 @@ def evolution_figure(
 
 
 def plot_evolution(
-    target, path: str | os.PathLike, theta: float = 0.9, title: str | None = None, dpi: int = DPI
+    source, path: str | os.PathLike, theta: float = 0.9, title: str | None = None, dpi: int = DPI
 ) -> Path:
-    """Save the evolution figure of a run directory :class:`~netsci_dst.analysis.targets.Target` to ``path``."""
+    """Save the evolution figure of a run to ``path``. ``source``: an
+    :class:`~netsci_dst.analysis.evolution_record.EvolutionRecord`, a run-directory
+    :class:`~netsci_dst.analysis.targets.Target`, or the path of a run directory or of a kept run
+    (:func:`~netsci_dst.analysis.evolution_record.read_evolution`)."""
+    from netsci_dst.analysis.evolution_record import evolution_record
+    from netsci_dst.analysis.targets import Target
+
     check_figure_path(path)
-    target.require_snapshots("the evolution plot")
-    series = snapshot_series(target.snapshots, target.config)
+    if isinstance(source, Target):
+        source = evolution_record(source)
+    elif not isinstance(source, EvolutionRecord):
+        source = read_evolution(source)
     fig = evolution_figure(
-        series,
-        target.history,
-        target.metrics,
+        source.series,
+        source.history,
+        source.metrics,
         theta=theta,
-        title=title or target.label,
-        has_checkpoint=target.checkpoint is not None,
+        title=title or source.label,
+        has_checkpoint=source.has_checkpoint,
     )
     with paper_style():
         return save_figure(fig, path, dpi=dpi)

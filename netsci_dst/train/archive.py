@@ -3,11 +3,11 @@
 A papers'-scale run takes up to 80 minutes here and a machine does not outlive its session, so a reproduction that
 only looked in its run folder (runs/, ignored by git) would start over on every fresh clone. When a run is
 complete, :func:`keep` copies its ``config.json``, ``summary.json`` and ``metrics.jsonl`` (kilobytes: no
-checkpoint, no mask snapshot) to ``ARCHIVE/NAME``, a folder committed with the table; :func:`complete` finds a
-complete run in the run folder or in the archive, so the reproduction scripts reuse every run kept and train only
-the rest. An archived folder is a run directory to ``dstnet plot --kind comparison`` and ``--kind training``
-(which read exactly these files); the topology-evolution figure needs the checkpoint's update history, so it is
-drawn while the run folder is still there.
+checkpoint, no mask snapshot) to ``ARCHIVE/NAME``, a folder committed with the table, with ``evolution.json``,
+the data of its topology-evolution figure (per update: density and ANP of each layer, and the engine history;
+:mod:`netsci_dst.analysis.evolution_record`); :func:`complete` finds a complete run in the run folder or in the
+archive, so the reproduction scripts reuse every run kept and train only the rest. An archived folder is a run
+directory to ``dstnet plot --kind comparison``, ``--kind training`` and ``--kind evolution``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from netsci_dst.analysis.evolution_record import EVOLUTION_FILE
 from netsci_dst.errors import DstnetError
 from netsci_dst.fileio import atomic_write
 
@@ -43,11 +44,27 @@ def keep(run: Path, archive: str | Path | None) -> Path | None:
     target = Path(archive) / run.name
     if target.resolve() == run.resolve():
         return target
+    kept = target / "summary.json"
+    same = kept.is_file() and kept.read_bytes() == (run / "summary.json").read_bytes()
+    if same and (target / EVOLUTION_FILE).is_file():
+        return target  # kept before, with its evolution
     target.mkdir(parents=True, exist_ok=True)
+    keep_evolution(run, target)
     for name in ARCHIVED_FILES:  # each atomically, summary.json (what makes a kept run complete) last
         with atomic_write(target / name, "wb") as f:
             f.write((run / name).read_bytes())
     return target
+
+
+def keep_evolution(run: Path, target: Path) -> None:
+    """Write the evolution figure's data of ``run`` (a run with mask snapshots) to ``target/evolution.json``
+    (:mod:`netsci_dst.analysis.evolution_record`), so the figure can be drawn from the kept run."""
+    from netsci_dst.analysis.evolution_record import evolution_record, write_evolution
+    from netsci_dst.analysis.targets import load_target
+    from netsci_dst.train.rundir import RunDir
+
+    if RunDir(run).mask_snapshots():
+        write_evolution(evolution_record(load_target(run)), target / EVOLUTION_FILE)
 
 
 #: Settings an archived run must share with the reproduction that reuses it (where the reproduction sets them)

@@ -69,7 +69,8 @@ def test_complete_runs_are_archived_and_reused_from_the_archive(tmp_path, reprod
         "--archive", str(archive),
     ]  # fmt: skip
     text = reproduce.main([*argv, "--out", str(tmp_path / "runs")])
-    assert sorted(p.name for p in (archive / "set-seed0").iterdir()) == ["config.json", "metrics.jsonl", "summary.json"]
+    kept = ["config.json", "evolution.json", "metrics.jsonl", "summary.json"]
+    assert sorted(p.name for p in (archive / "set-seed0").iterdir()) == kept
     assert (archive / "set-seed0" / "metrics.jsonl").read_bytes() == (
         tmp_path / "runs" / "set-seed0" / "metrics.jsonl"
     ).read_bytes()

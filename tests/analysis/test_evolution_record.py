@@ -1,0 +1,116 @@
+"""A kept run's evolution.json: the evolution figure's data without the masks or the checkpoint. Kept and original
+give the same record and the same figure; a hostile file is refused on one line."""
+
+import json
+import shutil
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from netsci_dst.cli import main
+
+from netsci_dst.analysis.evolution_record import EVOLUTION_FILE, read_evolution
+from netsci_dst.errors import DstnetError
+from netsci_dst.plot.evolution import plot_evolution
+from netsci_dst.train.archive import ARCHIVED_FILES, keep
+
+
+@pytest.fixture(scope="module")
+def run_and_kept(tmp_path_factory):
+    """A tiny CHTs run (3 epochs, 2 topology updates: none after 0.75 of training) and its kept copy."""
+    root = tmp_path_factory.mktemp("evolution")
+    r = CliRunner().invoke(main, [
+        "train", "mlp", "--method", "chts", "--epochs", "3", "--sizes", "784,64,64,10", "--init", "bsw",
+        "--sparsity", "0.9", "--train-limit", "300", "--test-limit", "100", "--quiet",
+        "--out", str(root / "chts-seed0"),
+    ])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    kept = keep(root / "chts-seed0", root / "kept")
+    return root / "chts-seed0", kept
+
+
+def test_the_kept_record_is_the_runs_record(run_and_kept):
+    run, kept = run_and_kept
+    assert sorted(p.name for p in kept.iterdir()) == sorted([*ARCHIVED_FILES, EVOLUTION_FILE])
+    assert not (kept / "masks").exists() and not (kept / "checkpoints").exists()
+    original, copy = read_evolution(run), read_evolution(kept)
+    assert len(original.series) == 3  # the initial masks and one snapshot per update
+    assert {r["update"] for r in original.history} == {1, 2} and len(original.history) == 2 * 2  # 2 sparse layers
+    assert copy.series == original.series
+    # an update that regrew nothing has no overlap: NaN in the checkpoint, null in the JSON
+    assert any(r["regrown"] == 0 and np.isnan(r["overlap"]) for r in original.history)
+    assert copy.history == [{k: None if v != v else v for k, v in r.items()} for r in original.history]
+    assert copy.metrics == original.metrics and [m["epoch"] for m in copy.metrics] == [1, 2, 3]
+    assert copy.label == original.label == "chts-seed0" and copy.has_checkpoint
+
+
+def test_the_figure_from_the_kept_run_is_the_same(run_and_kept, tmp_path):
+    run, kept = run_and_kept
+    plot_evolution(run, tmp_path / "run.png")
+    plot_evolution(kept, tmp_path / "kept.png")
+    a, b = mpimg.imread(tmp_path / "run.png"), mpimg.imread(tmp_path / "kept.png")
+    assert a.shape == b.shape == (960, 1400, 4) and np.array_equal(a, b)
+
+
+def test_keeping_again_leaves_the_kept_files_alone(run_and_kept):
+    run, kept = run_and_kept
+    before = {p.name: p.stat().st_mtime_ns for p in kept.iterdir()}
+    assert keep(run, kept.parent) == kept
+    assert {p.name: p.stat().st_mtime_ns for p in kept.iterdir()} == before
+
+
+def test_dstnet_plot_draws_a_kept_run_and_refuses_one_without_the_record(run_and_kept, tmp_path):
+    _, kept = run_and_kept
+    r = CliRunner().invoke(main, ["plot", str(kept), "--kind", "evolution", "-o", str(tmp_path / "e.png")])
+    assert r.exit_code == 0, r.output
+    assert mpimg.imread(tmp_path / "e.png").shape[:2] == (960, 1400)
+    older = tmp_path / "older"  # kept before evolution.json existed
+    shutil.copytree(kept, older)
+    (older / EVOLUTION_FILE).unlink()
+    r = CliRunner().invoke(main, ["plot", str(older), "--kind", "evolution", "-o", str(tmp_path / "f.png")])
+    err = r.stderr.strip()
+    assert r.exit_code == 2 and err.startswith("Error: ") and "\n" not in err
+    assert "no mask snapshots" in err and EVOLUTION_FILE in err and not (tmp_path / "f.png").exists()
+
+
+def _good():
+    return {
+        "format": 1,
+        "label": "x",
+        "has_checkpoint": True,
+        "series": [{"update": 0, "step": 0, "density": 0.1, "layer_density": {"a": 0.1}, "anp": 1.0,
+                    "anp_parts": {"input": 1.0}}],  # fmt: skip
+        "history": [{"update": 1, "step": 5, "layer": "a", "overlap": 0.5}],
+    }
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: "{not json", "not a readable evolution record"),
+        (lambda d: [1, 2], "not an evolution record of format 1"),
+        (lambda d: {**d, "format": 2}, "not an evolution record of format 1"),
+        (lambda d: {**d, "series": {"update": 0}}, "'series' must be a list"),
+        (lambda d: {**d, "series": [{"update": 0, "layer_density": {"a": 0.1}}]}, "'series' must be a list"),
+        (lambda d: {**d, "series": [{**d["series"][0], "density": True}]}, "'series' must be a list"),
+        (lambda d: {**d, "series": [{**d["series"][0], "layer_density": {"a": "x"}}]}, "'series' must be a list"),
+        (lambda d: {**d, "series": [{**d["series"][0], "anp_parts": None}]}, "'series' must be a list"),
+        (lambda d: {**d, "history": [{"update": 1, "layer": 3}]}, "'history' must be a list"),
+        (lambda d: {**d, "history": None}, "'history' must be a list"),
+    ],
+)
+def test_a_hostile_record_is_refused_on_one_line(tmp_path, mutate, message):
+    data = mutate(_good())
+    (tmp_path / EVOLUTION_FILE).write_text(data if isinstance(data, str) else json.dumps(data))
+    with pytest.raises(DstnetError) as e:
+        read_evolution(tmp_path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_valid_hand_made_record_reads_back(tmp_path):
+    (tmp_path / EVOLUTION_FILE).write_text(json.dumps(_good()))
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "step": 5, "test_acc": 0.5}\n')
+    record = read_evolution(tmp_path)
+    assert record.series == _good()["series"] and record.history == _good()["history"]
+    assert record.metrics == [{"epoch": 1, "step": 5, "test_acc": 0.5}] and record.label == "x"
