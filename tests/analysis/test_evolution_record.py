@@ -79,8 +79,16 @@ def _good():
         "format": 1,
         "label": "x",
         "has_checkpoint": True,
-        "series": [{"update": 0, "step": 0, "density": 0.1, "layer_density": {"a": 0.1}, "anp": 1.0,
-                    "anp_parts": {"input": 1.0}}],  # fmt: skip
+        "series": [
+            {
+                "update": 0,
+                "step": 0,
+                "density": 0.1,
+                "layer_density": {"a": 0.1},
+                "anp": 1.0,
+                "anp_parts": {"input": 1.0},
+            }
+        ],  # fmt: skip
         "history": [{"update": 1, "step": 5, "layer": "a", "overlap": 0.5}],
     }
 
