@@ -86,6 +86,18 @@ def training_seconds(run_dir: Path) -> float:
     return sum(json.loads(line)["seconds"] for line in lines if line.strip())
 
 
+def unfinished(folder: Path, epochs: int) -> str:
+    """What an incomplete run has done: ``not started``, or its last logged epoch (it resumes from there)."""
+    from netsci_dst.train.rundir import read_jsonl
+
+    metrics = folder / "metrics.jsonl"
+    done = [r.get("epoch") for r in read_jsonl(metrics)] if metrics.is_file() else []
+    done = [e for e in done if isinstance(e, int)]
+    if not done:
+        return "not started"
+    return f"epoch {max(done)} of {epochs} logged (resumes from its checkpoint; no row until complete)"
+
+
 def fmt(values: list[float | None], scale: float = 100.0) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -220,6 +232,8 @@ def main(argv: list[str] | None = None) -> str:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             folder = run_one(method, seed, args)
             if folder is None:
+                state = unfinished(run_dir(method, seed, args), args.epochs)
+                print(f"  {method} seed {seed}: {state}", file=sys.stderr)
                 continue
             s = json.loads((folder / "summary.json").read_text())
             s["run_dir"], s["seconds"] = str(folder), training_seconds(folder)

@@ -151,3 +151,15 @@ def test_an_archived_run_with_other_settings_is_refused_not_reused(tmp_path, rep
     with pytest.raises(Exception, match=r"other settings \(epochs 1 \(asked: 2\)\)"):
         reproduce.main([*quick, "--epochs", "2", "--out", str(tmp_path / "b")])
     assert not (tmp_path / "b").exists()
+
+
+def test_table_only_says_how_far_each_incomplete_run_got(tmp_path, reproduce, capsys):
+    """A long plan's state at a glance: an interrupted run's last logged epoch, the runs not started, no row."""
+    partial = tmp_path / "runs" / "chts-seed0"
+    partial.mkdir(parents=True)
+    (partial / "metrics.jsonl").write_text('{"epoch": 1, "test_acc": 0.9}\n{"epoch": 2, "test_acc": 0.95}\n')
+    argv = ["--methods", "chts", "--epochs", "5", "--seeds", "2", "--out", str(tmp_path / "runs"), "--table-only"]
+    text = reproduce.main(argv)
+    err = capsys.readouterr().err
+    assert "chts seed 0: epoch 2 of 5 logged (resumes from its checkpoint" in err
+    assert "chts seed 1: not started" in err and text == "No run complete yet."
