@@ -233,14 +233,14 @@ def main(argv: list[str] | None = None) -> str:
             folder = run_one(method, seed, args)
             if folder is None:
                 state = unfinished(run_dir(method, seed, args), args.epochs)
-                print(f"  {method} seed {seed}: {state}", file=sys.stderr)
+                print(f"  {method}{variant(args)} seed {seed}: {state}", file=sys.stderr)
                 continue
             s = json.loads((folder / "summary.json").read_text())
             s["run_dir"], s["seconds"] = str(folder), training_seconds(folder)
             runs.append(s)
             best = "-" if s.get("best_acc") is None else f"{s['best_acc']:.4f}"
             print(
-                f"  {method} seed {seed}: best {best}  final {s['final_acc']:.4f}  AAE {s['aae']:.4f}  "
+                f"  {method}{variant(args)} seed {seed}: best {best}  final {s['final_acc']:.4f}  AAE {s['aae']:.4f}  "
                 f"ANP {s['anp']:.3f}  {s['seconds']:.0f}s",
                 file=sys.stderr,
                 flush=True,
