@@ -5,6 +5,8 @@
 #
 #     nice -n 10 bash benchmarks/paper_scale.sh > runs/paper-scale.log 2>&1 &
 #
+# Stop it with: pkill -f paper_scale.sh; pkill -f reproduce_mlp.py (every run resumes from its last epoch).
+#
 # It runs JOBS workers side by side (default: one per core), each on one thread (NUMBA_NUM_THREADS=1
 # OMP_NUM_THREADS=1): they share the plan, each taking the next run nobody else trains. Measured here with
 # benchmarks/parallel_runs.py, two one-thread runs side by side finish 1.35-1.8x more runs per hour than one run on
@@ -15,7 +17,7 @@
 # then reuses them, and only an interrupted run in OUT is lost with the machine). MNIST=... and OUT=... override the
 # data folder (IDX files) and the runs' root. Sparse runs take the sparse backend
 # (train's default on a CPU at 99 %); each seed's dense fc run comes after its sparse runs at 99 % and 99.9 %, as
-# it takes about 7x longer (about 75 minutes on 2 cores). Afterwards, the tables and figures:
+# it takes much longer (about 2.5 hours on one core beside another run). Afterwards, the tables and figures:
 #
 #     bash benchmarks/paper_scale.sh tables
 set -euo pipefail
@@ -33,13 +35,16 @@ kept=benchmarks/results/mnist-paper
 
 JOBS=${JOBS:-$(nproc)}
 if [[ "${1:-}" != "tables" && -z "${PAPER_SCALE_WORKER:-}" && "$JOBS" -gt 1 ]]; then
+    pids=()
     for ((job = 1; job <= JOBS; job++)); do
-        PAPER_SCALE_WORKER=$job NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-            bash benchmarks/paper_scale.sh 2>&1 | sed -u "s/^/[worker $job] /" &
-        sleep 5  # the next worker then finds the first one's run taken
+        (PAPER_SCALE_WORKER=$job NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+            bash benchmarks/paper_scale.sh 2>&1 | sed -u "s/^/[worker $job] /") &
+        pids+=($!)
+        sleep 5  # start-up apart; a run another worker holds is skipped (its lock), whoever gets there second
     done
-    wait
-    exit 0
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    exit $failed
 fi
 
 if [[ "${1:-}" == "tables" ]]; then
@@ -52,15 +57,17 @@ if [[ "${1:-}" == "tables" ]]; then
     exit 0
 fi
 
+failed=0
+step() {  # one reproduce_mlp call of the plan; a failure is reported and the plan goes on
+    python benchmarks/reproduce_mlp.py "${common[@]}" "$@" || { echo "failed: reproduce_mlp.py $*" >&2; failed=1; }
+}
+
 # seed by seed, so that every row has a run early: the sparse runs at 99 %, the ablation, those at 99.9 %, then
 # the dense fc
 for seed in 0 1 2; do
-    python benchmarks/reproduce_mlp.py "${common[@]}" --first-seed $seed --seeds 1 --methods $sparse99 --out "$OUT/99" \
-        --archive $kept-99
-    python benchmarks/reproduce_mlp.py "${common[@]}" --first-seed $seed --seeds 1 "${ablation[@]}" --out "$OUT/99" \
-        --archive $kept-99
-    python benchmarks/reproduce_mlp.py "${common[@]}" --first-seed $seed --seeds 1 --methods set,rigl,chts \
-        --sparsity 0.999 --out "$OUT/99.9" --archive $kept-99.9
-    python benchmarks/reproduce_mlp.py "${common[@]}" --first-seed $seed --seeds 1 --methods fc --out "$OUT/99" \
-        --archive $kept-99
+    step --first-seed $seed --seeds 1 --methods $sparse99 --out "$OUT/99" --archive $kept-99
+    step --first-seed $seed --seeds 1 "${ablation[@]}" --out "$OUT/99" --archive $kept-99
+    step --first-seed $seed --seeds 1 --methods set,rigl,chts --sparsity 0.999 --out "$OUT/99.9" --archive $kept-99.9
+    step --first-seed $seed --seeds 1 --methods fc --out "$OUT/99" --archive $kept-99
 done
+exit $failed

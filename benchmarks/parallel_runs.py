@@ -45,7 +45,8 @@ def timed(method: str, copies: int, env: dict[str, str], root: Path, args: argpa
         subprocess.Popen(command(method, out, args), env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         for out in outs
     ]
-    if any(p.wait() for p in procs):
+    codes = [p.wait() for p in procs]  # every copy ends before the temporary folder goes
+    if any(codes):
         raise SystemExit(f"a {method} run failed: {command(method, outs[0], args)}")
     return [epoch_seconds(out) for out in outs]
 

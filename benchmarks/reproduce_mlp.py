@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from netsci_dst.dst.methods import MethodConfig, get_recipe
+from netsci_dst.errors import DstnetError
 from netsci_dst.train.archive import train_or_reuse, write_block
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
 from netsci_dst.train.rundir import RunDir
@@ -91,7 +92,10 @@ def unfinished(folder: Path, epochs: int) -> str:
     from netsci_dst.train.rundir import read_jsonl
 
     metrics = folder / "metrics.jsonl"
-    done = [r.get("epoch") for r in read_jsonl(metrics)] if metrics.is_file() else []
+    try:
+        done = [r.get("epoch") for r in read_jsonl(metrics)] if metrics.is_file() else []
+    except DstnetError as e:
+        return f"metrics unreadable ({e})"
     done = [e for e in done if isinstance(e, int)]
     if not done:
         return "not started"
@@ -204,8 +208,8 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument(
         "--archive",
         type=Path,
-        help="also keep each complete run's config, summary and metrics here (a folder committed with the table) "
-        "and reuse the runs kept there: see netsci_dst/train/archive.py",
+        help="also keep each complete run's config, summary, metrics and evolution.json here (a folder committed "
+        "with the table) and reuse the runs kept there: see netsci_dst/train/archive.py",
     )
     ap.add_argument(
         "--set",
@@ -231,9 +235,10 @@ def main(argv: list[str] | None = None) -> str:
         runs = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             folder = run_one(method, seed, args)
-            if folder is None:
-                state = unfinished(run_dir(method, seed, args), args.epochs)
-                print(f"  {method}{variant(args)} seed {seed}: {state}", file=sys.stderr)
+            if folder is None:  # with --table-only: incomplete (else: skipped, another process trains it)
+                if args.table_only:
+                    state = unfinished(run_dir(method, seed, args), args.epochs)
+                    print(f"  {method}{variant(args)} seed {seed}: {state}", file=sys.stderr)
                 continue
             s = json.loads((folder / "summary.json").read_text())
             s["run_dir"], s["seconds"] = str(folder), training_seconds(folder)

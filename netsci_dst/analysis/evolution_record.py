@@ -140,28 +140,47 @@ def write_evolution(record: EvolutionRecord, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _numbers(d: Any) -> bool:
-    return isinstance(d, dict) and all(_number(v) for v in d.values())
+def _rate(v: Any) -> bool:
+    """A density or an ANP: a finite number in [0, 1]."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
 
 
-def _series_row(r: Any) -> bool:
-    """What :func:`~netsci_dst.plot.evolution.evolution_figure` reads of a :func:`snapshot_series` row."""
-    return (
-        isinstance(r, dict)
-        and isinstance(r.get("update"), int)
-        and (r.get("step") is None or isinstance(r["step"], int))
-        and _number(r.get("density"))
-        and _numbers(r.get("layer_density"))
-        and (("anp" not in r and "anp_parts" not in r) or (_number(r.get("anp")) and _numbers(r.get("anp_parts"))))
-    )
+def _rates(d: Any, keys: set[str] | None) -> bool:
+    return isinstance(d, dict) and all(map(_rate, d.values())) and (keys is None or set(d) == keys)
+
+
+def _series_ok(series: Any) -> bool:
+    """What :func:`~netsci_dst.plot.evolution.evolution_figure` reads of :func:`snapshot_series` rows: an
+    ``update``, rates in [0, 1], and the same layers (and neuron groups) in every row."""
+    if not (isinstance(series, list) and all(isinstance(r, dict) for r in series)):
+        return False
+    if not series:
+        return True
+    layers = set(series[0].get("layer_density") or ())
+    parts = set(series[0]["anp_parts"]) if isinstance(series[0].get("anp_parts"), dict) else None
+    for r in series:
+        if not (_int(r.get("update")) and (r.get("step") is None or _int(r["step"])) and _rate(r.get("density"))):
+            return False
+        if not _rates(r.get("layer_density"), layers):
+            return False
+        with_anp = "anp" in r or "anp_parts" in r
+        if with_anp != (parts is not None):
+            return False
+        if with_anp and not (_rate(r.get("anp")) and _rates(r.get("anp_parts"), parts)):
+            return False
+    return True
 
 
 def _history_row(r: Any) -> bool:
-    return isinstance(r, dict) and isinstance(r.get("update"), int) and isinstance(r.get("layer"), str)
+    return isinstance(r, dict) and _int(r.get("update")) and isinstance(r.get("layer"), str)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _read_file(run: Path) -> EvolutionRecord:
@@ -169,15 +188,16 @@ def _read_file(run: Path) -> EvolutionRecord:
 
     path = run / EVOLUTION_FILE
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DstnetError(f"{path}: not a readable evolution record ({e})") from None
-    if not (isinstance(data, dict) and data.get("format") == _FORMAT):
+        data = json.loads(path.read_text(), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: bad JSON, huge integers
+        raise DstnetError(f"{path}: not a readable evolution record ({type(e).__name__})") from None
+    if not (isinstance(data, dict) and _int(data.get("format")) and data["format"] == _FORMAT):
         raise DstnetError(f"{path}: not an evolution record of format {_FORMAT}")
     series, history = data.get("series"), data.get("history")
-    if not (isinstance(series, list) and all(map(_series_row, series))):
+    if not _series_ok(series):
         raise DstnetError(
-            f"{path}: 'series' must be a list of per-update records (update, density, layer_density, anp_parts)"
+            f"{path}: 'series' must be a list of per-update records (update; density, layer_density and anp_parts in "
+            "[0, 1], the same layers in every record)"
         )
     if not (isinstance(history, list) and all(map(_history_row, history))):
         raise DstnetError(f"{path}: 'history' must be a list of per-update, per-layer records (update, layer)")

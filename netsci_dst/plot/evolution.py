@@ -1,5 +1,8 @@
 """Measures over training of one run directory: density, ANP and ELM overlap per update, accuracy or BLEU.
 
+Drawn from a run directory (its mask snapshots, checkpoint and ``metrics.jsonl``) or from a kept run's
+``evolution.json`` (:mod:`netsci_dst.analysis.evolution_record`): the same figure.
+
 Four panels (a page wide), against the topology update for an MLP run and against the optimizer step for a
 Transformer run (which updates and evaluates at steps, not epochs):
 

@@ -37,34 +37,46 @@ def complete(name: str, out: str | Path, archive: str | Path | None) -> Path | N
 
 
 def keep(run: Path, archive: str | Path | None) -> Path | None:
-    """Copy complete run ``run``'s :data:`ARCHIVED_FILES` to ``archive/<run's name>`` (nothing without an archive,
-    or when ``run`` is already there); returns the archived folder."""
+    """Copy complete run ``run``'s :data:`ARCHIVED_FILES` to ``archive/<run's name>``, with its ``evolution.json``
+    (:func:`keep_evolution`); nothing without an archive, when ``run`` is already there, or when it was kept
+    before (the same ``summary.json``). Returns the archived folder."""
     if archive is None:
         return None
     target = Path(archive) / run.name
     if target.resolve() == run.resolve():
         return target
+    from netsci_dst.train.rundir import RunDir
+
+    snapshots = bool(RunDir(run).mask_snapshots())
     kept = target / "summary.json"
-    same = kept.is_file() and kept.read_bytes() == (run / "summary.json").read_bytes()
-    if same and (target / EVOLUTION_FILE).is_file():
-        return target  # kept before, with its evolution
+    if kept.is_file() and kept.read_bytes() == (run / "summary.json").read_bytes():
+        if not snapshots or (target / EVOLUTION_FILE).is_file():
+            return target  # kept before, with its evolution where it has one
     target.mkdir(parents=True, exist_ok=True)
-    keep_evolution(run, target)
     for name in ARCHIVED_FILES:  # each atomically, summary.json (what makes a kept run complete) last
+        if name == "summary.json":
+            keep_evolution(run, target, snapshots)
         with atomic_write(target / name, "wb") as f:
             f.write((run / name).read_bytes())
     return target
 
 
-def keep_evolution(run: Path, target: Path) -> None:
-    """Write the evolution figure's data of ``run`` (a run with mask snapshots) to ``target/evolution.json``
-    (:mod:`netsci_dst.analysis.evolution_record`), so the figure can be drawn from the kept run."""
+def keep_evolution(run: Path, target: Path, snapshots: bool) -> None:
+    """Write the evolution figure's data of ``run`` to ``target/evolution.json`` when it has mask ``snapshots``
+    (:mod:`netsci_dst.analysis.evolution_record`; else remove a stale one), so the figure can be drawn from the
+    kept run. A run whose evolution cannot be read is still kept, with a warning: its table row does not need it."""
     from netsci_dst.analysis.evolution_record import evolution_record, write_evolution
     from netsci_dst.analysis.targets import load_target
-    from netsci_dst.train.rundir import RunDir
 
-    if RunDir(run).mask_snapshots():
-        write_evolution(evolution_record(load_target(run)), target / EVOLUTION_FILE)
+    path = target / EVOLUTION_FILE
+    if not snapshots:
+        path.unlink(missing_ok=True)
+        return
+    try:
+        write_evolution(evolution_record(load_target(run)), path)
+    except DstnetError as e:
+        path.unlink(missing_ok=True)
+        print(f"warning: {run} kept without its {EVOLUTION_FILE}: {e}", file=sys.stderr, flush=True)
 
 
 #: Settings an archived run must share with the reproduction that reuses it (where the reproduction sets them)

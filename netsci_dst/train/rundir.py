@@ -279,7 +279,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # ValueError: bad JSON, or an integer too long to convert
             record = None
         check_record(record, f"{path}:{lineno}")
         records.append(finite_or_none(record))  # a bare NaN written by older versions reads as null

@@ -106,6 +106,19 @@ def _good():
         (lambda d: {**d, "series": [{**d["series"][0], "anp_parts": None}]}, "'series' must be a list"),
         (lambda d: {**d, "history": [{"update": 1, "layer": 3}]}, "'history' must be a list"),
         (lambda d: {**d, "history": None}, "'history' must be a list"),
+        (lambda d: {**d, "format": True}, "not an evolution record of format 1"),
+        (lambda d: json.dumps(d).replace("0.1,", "Infinity,", 1), "not a readable evolution record"),
+        (lambda d: json.dumps(d).replace("0.1,", "NaN,", 1), "not a readable evolution record"),
+        (lambda d: json.dumps(d).replace('"update": 0', '"update": ' + "9" * 5000), "not a readable"),
+        (lambda d: "[" * 100_000 + "]" * 100_000, "not a readable evolution record"),
+        (lambda d: {**d, "series": [{**d["series"][0], "layer_density": {"a": 1.7e308}}]}, "in [0, 1]"),
+        (lambda d: {**d, "series": [{**d["series"][0], "anp": -0.5}]}, "in [0, 1]"),
+        (lambda d: {**d, "series": [d["series"][0], {**d["series"][0], "layer_density": {"b": 0.1}}]}, "same layers"),
+        (lambda d: {**d, "series": [d["series"][0], {**d["series"][0], "anp_parts": {"x": 1.0}}]}, "same layers"),
+        (
+            lambda d: {**d, "series": [d["series"][0], {k: v for k, v in d["series"][0].items() if k != "anp"}]},
+            "'series' must be a list",
+        ),  # fmt: skip
     ],
 )
 def test_a_hostile_record_is_refused_on_one_line(tmp_path, mutate, message):
@@ -122,3 +135,58 @@ def test_a_valid_hand_made_record_reads_back(tmp_path):
     record = read_evolution(tmp_path)
     assert record.series == _good()["series"] and record.history == _good()["history"]
     assert record.metrics == [{"epoch": 1, "step": 5, "test_acc": 0.5}] and record.label == "x"
+
+
+def test_a_hostile_record_never_reaches_the_figure(tmp_path):
+    """Each refused record is refused by ``dstnet plot`` too: exit 2, one line, no figure."""
+    data = _good()
+    data["series"].append({**data["series"][0], "update": 1, "layer_density": {"b": 0.2}})
+    (tmp_path / EVOLUTION_FILE).write_text(json.dumps(data))
+    r = CliRunner().invoke(main, ["plot", str(tmp_path), "--kind", "evolution", "-o", str(tmp_path / "e.png")])
+    assert r.exit_code == 2 and "same layers" in r.stderr and "\n" not in r.stderr.strip()
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_plot_evolution_takes_a_target_a_record_or_a_path(run_and_kept, tmp_path):
+    from netsci_dst.analysis.targets import load_target
+
+    run, _ = run_and_kept
+    images = []
+    for k, source in enumerate((run, load_target(run), read_evolution(run))):
+        plot_evolution(source, tmp_path / f"{k}.png")
+        images.append(mpimg.imread(tmp_path / f"{k}.png"))
+    assert all(np.array_equal(images[0], im) for im in images[1:])
+
+
+def test_a_rekept_run_without_snapshots_loses_its_stale_record(run_and_kept, tmp_path):
+    run, _ = run_and_kept
+    other = tmp_path / "chts-seed0"
+    shutil.copytree(run, other)
+    kept = keep(other, tmp_path / "kept")
+    assert (kept / EVOLUTION_FILE).is_file()
+    shutil.rmtree(other / "masks")  # the same run name, rerun without snapshots, with another result
+    summary = json.loads((other / "summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "final_acc": 0.5}))
+    keep(other, tmp_path / "kept")
+    assert not (kept / EVOLUTION_FILE).exists()
+    assert json.loads((kept / "summary.json").read_text())["final_acc"] == 0.5
+
+
+def test_a_run_whose_evolution_cannot_be_read_is_kept_without_it(run_and_kept, tmp_path, capsys):
+    run, _ = run_and_kept
+    broken = tmp_path / "chts-seed0"
+    shutil.copytree(run, broken)
+    snapshot = sorted((broken / "masks").iterdir())[-1]
+    snapshot.write_bytes(b"PK\x03\x04garbage")
+    kept = keep(broken, tmp_path / "kept")
+    assert sorted(p.name for p in kept.iterdir()) == sorted(ARCHIVED_FILES)
+    assert f"kept without its {EVOLUTION_FILE}" in capsys.readouterr().err
+
+
+def test_metrics_with_a_huge_integer_are_refused_on_one_line(tmp_path):
+    from netsci_dst.train.rundir import read_jsonl
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": ' + "9" * 5000 + "}\n")
+    with pytest.raises(DstnetError) as e:
+        read_jsonl(tmp_path / "metrics.jsonl")
+    assert "metrics.jsonl:1" in str(e.value) and "\n" not in str(e.value)

@@ -163,3 +163,12 @@ def test_table_only_says_how_far_each_incomplete_run_got(tmp_path, reproduce, ca
     err = capsys.readouterr().err
     assert "chts seed 0: epoch 2 of 5 logged (resumes from its checkpoint" in err
     assert "chts seed 1: not started" in err and text == "No run complete yet."
+
+
+def test_an_unreadable_progress_record_does_not_stop_the_table(tmp_path, reproduce, capsys):
+    partial = tmp_path / "runs" / "set-seed0"
+    partial.mkdir(parents=True)
+    (partial / "metrics.jsonl").write_text("{garbage\n")
+    argv = ["--methods", "set", "--epochs", "5", "--seeds", "1", "--out", str(tmp_path / "runs"), "--table-only"]
+    assert reproduce.main(argv) == "No run complete yet."
+    assert "set seed 0: metrics unreadable" in capsys.readouterr().err
