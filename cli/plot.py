@@ -21,7 +21,8 @@ SEVERAL = ("training", "comparison")  # the kinds that take several targets
     help="adjacency: each layer's matrix and degrees; comparison: methods over seeds (run directories): accuracy "
     "bands, ANP, best accuracy and AAE against fc; degree: log-log degree distributions with the fitted power "
     "law; evolution: density, ANP, overlap and accuracy (MLP, per update) or validation BLEU (Transformer, per "
-    "step) over training (run directory, or a kept run with its evolution.json); hyperbolic: the hyperbolic disk; training: accuracy and loss per epoch "
+    "step) over training (run directory, or a kept run with its evolution.json); hyperbolic: the hyperbolic disk; "
+    "training: accuracy and loss per epoch "
     "(MLP) or validation BLEU and loss per step (Transformer) of one or more runs, seeds of one method pooled into "
     "a mean with a min-max band.",
 )
