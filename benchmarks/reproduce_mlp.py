@@ -33,7 +33,7 @@ from netsci_dst.dst.methods import MethodConfig, get_recipe
 from netsci_dst.errors import DstnetError
 from netsci_dst.train.archive import train_or_reuse, write_block
 from netsci_dst.train.mlp import MLPTrainer, TrainConfig
-from netsci_dst.train.rundir import RunDir
+from netsci_dst.train.rundir import RunDir, read_jsonl
 
 DEFAULT_METHODS = "fc,set,rigl,mest,cht,chts,chts-paper,chtss"
 
@@ -89,8 +89,6 @@ def training_seconds(run_dir: Path) -> float:
 
 def unfinished(folder: Path, epochs: int) -> str:
     """What an incomplete run has done: ``not started``, or its last logged epoch (it resumes from there)."""
-    from netsci_dst.train.rundir import read_jsonl
-
     metrics = folder / "metrics.jsonl"
     try:
         done = [r.get("epoch") for r in read_jsonl(metrics)] if metrics.is_file() else []

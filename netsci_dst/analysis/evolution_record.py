@@ -11,7 +11,6 @@ directory with its snapshots, or a kept run with that file, and the figure is th
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,29 +110,17 @@ def evolution_record(target: Target) -> EvolutionRecord:
     )
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe: numpy and torch scalars as Python numbers, non-finite floats as ``None``."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_evolution(record: EvolutionRecord, path: str | os.PathLike) -> Path:
     """Write ``record``'s series and history to ``path`` (JSON, atomically; the metrics stay in ``metrics.jsonl``)."""
+    from netsci_dst.analysis.tables import json_safe
     from netsci_dst.fileio import atomic_write
 
     data = {
         "format": _FORMAT,
         "label": record.label,
         "has_checkpoint": record.has_checkpoint,
-        "series": _plain(record.series),
-        "history": _plain(record.history),
+        "series": json_safe(record.series),
+        "history": json_safe(record.history),
     }
     with atomic_write(path, "w") as f:
         json.dump(data, f, separators=(",", ":"))
