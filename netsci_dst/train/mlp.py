@@ -15,7 +15,7 @@ of the step, so runs resume bit-identically (:mod:`netsci_dst.train.loop`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,25 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return loss / max(len(x), 1), correct / max(len(x), 1)
 
 
+def momentum_sgd(
+    params: Iterable[torch.nn.Parameter], lr: float, momentum: float, weight_decay: float
+) -> torch.optim.SGD:
+    """SGD with momentum and weight decay (``g += wd * w; b = m * b + g; w -= lr * b``), in one fused kernel where
+    this torch has one for the parameters' device, else with ``foreach`` (one call per operation over all the
+    parameters instead of one per parameter).
+
+    The fused kernel computes the same update in one pass over the weights instead of four: on the paper's dense
+    784-1568-1568-1568-10 MLP at batch 32 (one CPU thread) the optimizer step falls from about 13 ms to 5 ms and the
+    whole step from 38-41 ms to 31 ms; the results differ from ``foreach`` by float rounding only (about 1e-8 after 50
+    steps). A run resumed from a checkpoint keeps the implementation it was started with (the optimizer's saved
+    ``fused``/``foreach``)."""
+    params = list(params)
+    try:
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=True)
+    except RuntimeError:  # no fused SGD for this device in this torch (CPU before torch 2.4)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
+
+
 @register_task
 class MLPTask(Task):
     """The MLP of ``cfg.sizes`` (input and output widths from the data) on ``cfg.dataset``, SGD with momentum and
@@ -125,11 +144,7 @@ class MLPTask(Task):
         self.method = method if method is not None else get_method(cfg.method, **cfg.method_overrides)
         torch.manual_seed(cfg.seed)
         self.model = MLP(self.sizes).to(self.device)
-        # foreach: one call per operation over all parameters instead of one per parameter (the same arithmetic,
-        # 0.2 ms less Python per step: a tenth of a sparse-backend step)
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
-        )
+        self.optimizer = momentum_sgd(self.model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
         self.steps_per_epoch = math.ceil(len(self.data.x_train) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.save_every = cfg.save_every
