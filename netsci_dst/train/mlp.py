@@ -100,23 +100,31 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return loss / max(len(x), 1), correct / max(len(x), 1)
 
 
+def fused_sgd_devices() -> set[str]:
+    """The device types for which this torch has a fused SGD kernel, among the CPU and CUDA (CPU from torch 2.4;
+    torch lists them in a private helper, so none are assumed where it is missing)."""
+    from torch.utils import _foreach_utils
+
+    listed = getattr(_foreach_utils, "_get_fused_kernels_supported_devices", lambda: [])
+    return {"cpu", "cuda"} & set(listed())
+
+
 def momentum_sgd(
     params: Iterable[torch.nn.Parameter], lr: float, momentum: float, weight_decay: float
 ) -> torch.optim.SGD:
     """SGD with momentum and weight decay (``g += wd * w; b = m * b + g; w -= lr * b``), in one fused kernel where
-    this torch has one for the parameters' device, else with ``foreach`` (one call per operation over all the
-    parameters instead of one per parameter).
+    this torch has one for the parameters' device (``fused_sgd_devices``), else with ``foreach`` (one call per
+    operation over all the parameters instead of one per parameter).
 
     The fused kernel computes the same update in one pass over the weights instead of four: on the paper's dense
     784-1568-1568-1568-10 MLP at batch 32 (one CPU thread) the optimizer step falls from about 13 ms to 5 ms and the
-    whole step from 38-41 ms to 31 ms; the results differ from ``foreach`` by float rounding only (about 1e-8 after 50
-    steps). A run resumed from a checkpoint keeps the implementation it was started with (the optimizer's saved
-    ``fused``/``foreach``)."""
+    whole step from 43 ms to 32 ms (``benchmarks/bench_optimizer.py``); the results differ from ``foreach`` by float
+    rounding only (about 1e-8 after 50 steps). A run resumed from a checkpoint keeps the implementation it was
+    started with (the optimizer's saved ``fused``/``foreach``)."""
     params = list(params)
-    try:
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=True)
-    except RuntimeError:  # no fused SGD for this device in this torch (CPU before torch 2.4)
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
+    devices = fused_sgd_devices()
+    kind = "fused" if all(p.is_floating_point() and p.device.type in devices for p in params) else "foreach"
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **{kind: True})
 
 
 @register_task

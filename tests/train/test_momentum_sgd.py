@@ -19,15 +19,8 @@ def hand_sgd(w: list[float], grads: list[list[float]], lr: float, m: float, wd: 
 
 @pytest.mark.parametrize("no_fused", [False, True])
 def test_momentum_sgd_is_the_papers_update_fused_or_not(monkeypatch, no_fused):
-    if no_fused:  # a torch without a fused kernel for the device: the foreach implementation instead
-        real = torch.optim.SGD
-
-        def sgd(params, **kwargs):
-            if kwargs.get("fused"):
-                raise RuntimeError("`fused=True` requires all the params to be on supported devices")
-            return real(params, **kwargs)
-
-        monkeypatch.setattr(mlp.torch.optim, "SGD", sgd)
+    if no_fused:  # a torch without a fused kernel for the CPU (before 2.4): the foreach implementation instead
+        monkeypatch.setattr(mlp, "fused_sgd_devices", lambda: {"cuda"})
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
     opt = momentum_sgd([w], lr=0.1, momentum=0.9, weight_decay=0.01)
     group = opt.param_groups[0]
@@ -38,6 +31,11 @@ def test_momentum_sgd_is_the_papers_update_fused_or_not(monkeypatch, no_fused):
         opt.step()
     expected = hand_sgd([1.0, -2.0, 0.5], grads, lr=0.1, m=0.9, wd=0.01)
     assert w.detach().tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_fused_sgd_is_known_for_the_cpu_from_torch_2_4():
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    assert ("cpu" in mlp.fused_sgd_devices()) == ((major, minor) >= (2, 4))
 
 
 def test_a_resumed_optimizer_keeps_the_implementation_it_started_with():
