@@ -17,7 +17,7 @@
 # then reuses them, and only an interrupted run in OUT is lost with the machine). MNIST=... and OUT=... override the
 # data folder (IDX files) and the runs' root. Sparse runs take the sparse backend
 # (train's default on a CPU at 99 %); each seed's dense fc run comes after its sparse runs at 99 % and 99.9 %, as
-# it takes much longer (about 2.5 hours on one core beside another run). Afterwards, the tables and figures:
+# it takes much longer (about 90 minutes on one core beside another run). Afterwards, the tables and figures:
 #
 #     bash benchmarks/paper_scale.sh tables
 set -euo pipefail
