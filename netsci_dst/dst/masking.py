@@ -10,12 +10,12 @@ ways, each the fastest in its own range of density:
 - **bit mask** reinterprets the tensor's bits as integers of the same width and multiplies them by the boolean
   mask (``bits * 1`` keeps every bit, ``bits * 0`` is the bit pattern of +0.0): one streaming pass whose cost does
   not depend on the density, no extra memory, so it wins on dense-ish layers such as CHTss's (which starts at
-  50% density) or a Transformer's at 70%.
+  50% density) or a Transformer's at 70% sparsity.
 
 :data:`GATHER_MAX_DENSITY` is the crossover measured on one CPU thread for a 1568 x 1568 layer of the paper MLP
 (``python benchmarks/bench_masking.py``): the bit mask is 3-6x faster at 50% density, the two are level near 5%
-(this crossover), and gather/scatter is 2-3x faster at 1%. ``masked_fill_`` is slower than both on CPU at every density
-(its random branch pattern defeats vectorisation).
+(this crossover), and gather/scatter is 2-3x faster at 1%. ``masked_fill_`` is slower than both on CPU at every
+density (its random branch pattern defeats vectorisation).
 """
 
 from __future__ import annotations
@@ -38,10 +38,15 @@ def zero_outside_by_bits(tensor: torch.Tensor, mask: torch.Tensor) -> None:
     """Set ``tensor`` to +0.0 outside the boolean ``mask`` (same shape), in place, keeping the links' bits.
 
     Works on any strides: a same-width dtype view shares the tensor's layout. Integer and boolean tensors are
-    multiplied directly (their zero is the all-zero pattern too).
+    multiplied directly (their zero is the all-zero pattern too); a floating type without a same-width integer
+    here (float8, complex) is masked with ``masked_fill_``.
     """
-    bits = tensor.view(_SAME_WIDTH_INT[tensor.dtype]) if tensor.is_floating_point() else tensor
-    bits.mul_(mask)
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        tensor.mul_(mask)
+    elif tensor.dtype in _SAME_WIDTH_INT:
+        tensor.view(_SAME_WIDTH_INT[tensor.dtype]).mul_(mask)
+    else:
+        tensor.masked_fill_(~mask, 0)
 
 
 def zero_outside_by_gather(tensor: torch.Tensor, index: torch.Tensor) -> None:

@@ -82,3 +82,11 @@ def test_keep_links_only_equals_where_bit_for_bit(rows, cols, density, dtype, tr
     keep_links_only(t, mask, index_of(mask))
     expected = torch.where(mask, values, torch.zeros((), dtype=dtype))
     assert torch.equal(t.view(BITS[dtype]), expected.view(BITS[dtype]))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.bool, torch.complex64])
+def test_bits_path_handles_other_dtypes(dtype):
+    t = torch.tensor([[1, 2, 3], [4, 5, 6]]).to(dtype)
+    mask = torch.tensor([[False, True, False], [True, False, True]])
+    zero_outside_by_bits(t, mask)
+    assert torch.equal(t, torch.tensor([[0, 2, 0], [4, 0, 6]]).to(dtype))
