@@ -2,15 +2,16 @@
 
     python benchmarks/reproduce_mlp.py --data-dir ../shared/data/mnist-8k --sparsity 0.99 --epochs 30 --seeds 2
 
-For each method: the best test accuracy by the recipe's convention (the authors' run.py: under EM&S only the
-epochs after 0.75 of training count, otherwise every epoch), the final test accuracy (mean ± sd over seeds), ANP
-(active neurons after percolation, at the end), AAE (area across epochs: the mean test accuracy over epochs) and
-the training time per run. The recipes are those of ``dstnet methods`` (the authors' code; ``chts-paper`` is the
-papers' fixed-density CHTs). Runs go to --out/METHOD-seedS; complete runs are reused and interrupted ones resume
-from their last checkpoint, so the command can be repeated until the table is complete; ``--archive DIR`` also
-keeps each complete run's small files in a folder committed with the table, so a fresh clone reuses them too.
-The papers' numbers (full MNIST, 100 epochs) are printed alongside with their source, for reference, not compared
-against: settings differ.
+For each method: the best test accuracy by the recipe's convention (the authors' run.py: under EM&S only the epochs
+after 0.75 of training count, otherwise every epoch), the final test accuracy (mean ± sd over seeds), ANP (active
+neurons after percolation, at the end), AAE (area across epochs: the mean test accuracy over epochs) and the
+training time per run (its epochs' wall times summed, mean over seeds) with the median epoch over all seeds (robust
+to epochs slowed by other work on the machine). The recipes are those of ``dstnet methods`` (the authors' code;
+``chts-paper`` is the papers' fixed-density CHTs). Runs go to --out/METHOD-seedS; complete runs are reused and
+interrupted ones resume from their last checkpoint, so the command can be repeated until the table is complete;
+``--archive DIR`` also keeps each complete run's small files in a folder committed with the table, so a fresh clone
+reuses them too. The papers' numbers (full MNIST, 100 epochs) are printed alongside with their source, for
+reference, not compared against: settings differ.
 
 ``--figures DIR`` also draws, with the library calls behind ``dstnet plot``, ``DIR/TAG-methods.png`` (accuracy with a
 band over seeds, ANP, best accuracy and AAE against fc: ``dstnet plot RUNS... --kind comparison``) and
@@ -81,10 +82,12 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> Path | None:
     return train_or_reuse(run_dir(method, seed, args), args.archive, MLPTrainer, config, args.table_only)
 
 
-def training_seconds(run_dir: Path) -> float:
-    """Total of the per-epoch times in metrics.jsonl: correct also for runs that were interrupted and resumed."""
+def epoch_seconds(run_dir: Path) -> list[float]:
+    """The wall time of each epoch in metrics.jsonl: their sum is the run's time, also for a run that was
+    interrupted and resumed; their median is the typical epoch, robust to epochs slowed by other work on the
+    machine."""
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return sum(json.loads(line)["seconds"] for line in lines if line.strip())
+    return [json.loads(line)["seconds"] for line in lines if line.strip()]
 
 
 def unfinished(folder: Path, epochs: int) -> str:
@@ -128,7 +131,8 @@ def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
         final = [r["final_acc"] for r in runs]
         anp = [r["anp"] for r in runs]
         aae = [r["aae"] for r in runs]
-        secs = statistics.mean(r["seconds"] for r in runs)
+        secs = statistics.mean(sum(r["epoch_seconds"]) for r in runs)
+        typical = statistics.median(t for r in runs for t in r["epoch_seconds"])
         epochs = sorted({r["epochs"] for r in runs})
         paper = PAPER_MNIST_99.get(method) if has_paper_numbers(args) else None
         paper_text = "" if paper is None else f"{paper[0]:.2f}" + ("" if paper[1] is None else f" ({paper[1]:.0f})")
@@ -136,7 +140,8 @@ def table(rows: list[tuple[str, list[dict]]], args: argparse.Namespace) -> str:
         label = method + variant(args).replace("+", " +")
         lines.append(
             f"| {label} | {origin} | {len(runs)} x {'/'.join(map(str, epochs))} | {fmt(best)} | {fmt(final)} | "
-            f"{'-' if method == 'fc' else fmt(anp)} | {fmt(aae)} | {secs:.0f} s | {paper_text} |"
+            f"{'-' if method == 'fc' else fmt(anp)} | {fmt(aae)} | {secs:.0f} s (median epoch {typical:.1f} s) | "
+            f"{paper_text} |"
         )
     return "\n".join(lines)
 
@@ -239,12 +244,12 @@ def main(argv: list[str] | None = None) -> str:
                     print(f"  {method}{variant(args)} seed {seed}: {state}", file=sys.stderr)
                 continue
             s = json.loads((folder / "summary.json").read_text())
-            s["run_dir"], s["seconds"] = str(folder), training_seconds(folder)
+            s["run_dir"], s["epoch_seconds"] = str(folder), epoch_seconds(folder)
             runs.append(s)
             best = "-" if s.get("best_acc") is None else f"{s['best_acc']:.4f}"
             print(
                 f"  {method}{variant(args)} seed {seed}: best {best}  final {s['final_acc']:.4f}  AAE {s['aae']:.4f}  "
-                f"ANP {s['anp']:.3f}  {s['seconds']:.0f}s",
+                f"ANP {s['anp']:.3f}  {sum(s['epoch_seconds']):.0f}s",
                 file=sys.stderr,
                 flush=True,
             )

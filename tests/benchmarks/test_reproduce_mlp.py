@@ -38,6 +38,10 @@ def test_tiny_reproduction_table_reuse_and_readme(tmp_path, reproduce, monkeypat
     assert rows["chts"][4] == f"{summary['final_acc'] * 100:.2f}" and rows["chts"][8] == "98.81 (20)"
     # two epochs of EM&S: only the last epoch counts for the best (after 0.75 of training)
     assert summary["best_epoch"] == 2 and rows["chts"][3] == f"{summary['best_acc'] * 100:.2f}"
+    # the time per run sums the logged epochs; the median epoch is over them (two: their mean)
+    epochs = [json.loads(line)["seconds"] for line in (tmp_path / "runs" / "chts-seed0" / "metrics.jsonl").open()]
+    assert len(epochs) == 2
+    assert rows["chts"][7] == f"{sum(epochs):.0f} s (median epoch {(epochs[0] + epochs[1]) / 2:.1f} s)"
     content = readme.read_text()
     assert "old table" not in content and content.startswith("intro\n") and content.endswith("after\n")
     assert "python benchmarks/reproduce_mlp.py --methods fc,chts --epochs 2" in content and header in content
