@@ -15,6 +15,7 @@ import click
 
 from netsci_dst.analysis.measures import MEASURES, REGISTRY, MeasureSpec
 from netsci_dst.errors import DstnetError
+from netsci_dst.outputs import check_output_path
 
 STDOUT = "-"  # --json - / --csv -: write to stdout (the text report then goes to stderr)
 
@@ -37,17 +38,12 @@ class _AnalyzeCommand(click.Command):
         return [target, *flags, *rest]
 
 
-def _check_output(path: str | None, option: str) -> Path | None:
-    """The file an output option names (``None``: not given, or stdout); refuses folders and missing parents."""
+def _check_output(path: str | None, option: str, suffix: str, target: str) -> Path | None:
+    """The file an output option names (``None``: not given, or stdout); see
+    :func:`~netsci_dst.outputs.check_output_path` for what it refuses."""
     if path is None or path == STDOUT:
         return None
-    p = Path(path)
-    if p.is_dir():
-        raise DstnetError(f"{option} {path}: is a folder, give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise DstnetError(f"{option} {path}: folder {parent} does not exist")
-    return p
+    return check_output_path(path, option, suffixes=(suffix,), inputs=(target,))
 
 
 @click.command("analyze", cls=_AnalyzeCommand)
@@ -112,8 +108,8 @@ def analyze(target, elm, theta, all_, seed, every, json_path, csv_path, **flags)
         raise DstnetError(f"--every must be a positive integer, got {every}")
     if json_path == STDOUT and csv_path == STDOUT:
         raise DstnetError("--json - and --csv - both ask for stdout: send one of them to a file")
-    json_file = _check_output(json_path, "--json")
-    csv_file = _check_output(csv_path, "--csv")
+    json_file = _check_output(json_path, "--json", ".json", target)
+    csv_file = _check_output(csv_path, "--csv", ".csv", target)
     # with data on stdout, the text report goes to stderr
     echo = functools.partial(click.echo, err=STDOUT in (json_path, csv_path))
     t = load_target(target)

@@ -30,10 +30,12 @@ def export(target, output, best, csr):
       dstnet export runs/chts --best --csr -o chts-csr.pt
       dstnet export runs/chts/checkpoints/epoch_0010.pt -o epoch10.pt
     """
-    from netsci_dst.dst.export import save_export
+    from netsci_dst.dst.export import EXPORT_SUFFIXES, save_export
+    from netsci_dst.outputs import check_output_path
     from netsci_dst.train.checkpoint import load_checkpoint
     from netsci_dst.train.rundir import RunDir
 
+    check_output_path(output, "-o", suffixes=EXPORT_SUFFIXES, inputs=(target,))
     path = Path(target)
     if path.is_dir():
         run = RunDir(path)

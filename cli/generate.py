@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import click
 
 from netsci_dst.errors import DstnetError
+from netsci_dst.outputs import check_output_path
 
 # Options that only some models accept; a model accepts an option when its generator has a parameter of that name.
 _MODEL_OPTIONS = ("beta", "r", "degree", "soft", "data")
@@ -105,7 +105,9 @@ def generate(
 
     spec = get(model)
     if plot_path:
-        _check_figure_suffix(plot_path)
+        from netsci_dst.plot.degree import FIGURE_SUFFIXES
+
+        check_output_path(plot_path, "--plot", suffixes=FIGURE_SUFFIXES)
     if layers is not None and (n_in is not None or n_out is not None):
         raise DstnetError("give either --layers or --n-in/--n-out, not both")
     if layers is not None:
@@ -138,7 +140,7 @@ def generate(
 
         params["data"] = calibration_data(params["data"])
 
-    output = Path(output or f"{spec.name}.npz")
+    output = check_output_path(output or f"{spec.name}.npz", "-o", inputs=[data_dir] if data_dir else ())
     implied = format_of(output)
     if fmt and fmt != implied:  # dstnet (and analyze, plot, linkpred) read a file by its suffix
         raise DstnetError(f"--format {fmt} into {output.name}: that name is read back as {implied}; rename the file")
@@ -166,8 +168,3 @@ def generate(
         with atomic_path(plot_path, keep_suffix=True) as figure:
             plot_stack_topology(stack, figure, title=f"{spec.name}, density {density:g}, seed {seed}")
         click.echo(f"wrote {plot_path}")
-
-
-def _check_figure_suffix(path: str) -> None:
-    if Path(path).suffix.lower() not in {".png", ".svg", ".pdf"}:
-        raise DstnetError(f"--plot {path}: use a .png, .svg or .pdf file name")

@@ -18,6 +18,7 @@ import numpy as np
 
 from netsci_dst.errors import DstnetError
 from netsci_dst.fileio import atomic_write
+from netsci_dst.outputs import check_output_path
 
 __all__ = ["linkpred"]
 
@@ -88,6 +89,8 @@ def linkpred(file: Path, method: str, layer: str | None, top: int, backend: str,
     from netsci_dst.memory import check_memory
 
     method = normalize_method(method)
+    if output is not None and output != STDOUT:
+        check_output_path(output, "-o", suffixes=(".npz",), inputs=(file,))
     if top < 1:
         raise DstnetError(f"--top must be at least 1, got {top}")
     stdout = click.open_file("-", "wb") if output == STDOUT else None

@@ -62,10 +62,10 @@ def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
       dstnet plot runs/reproduce-mlp/* --kind comparison -o methods.png
     """
     from netsci_dst.fileio import atomic_path
-    from netsci_dst.plot.degree import check_figure_path
+    from netsci_dst.outputs import check_output_path
+    from netsci_dst.plot.degree import FIGURE_SUFFIXES
 
-    output = Path(output or f"{kind}.png")
-    check_figure_path(output)
+    output = check_output_path(output or f"{kind}.png", "-o", suffixes=FIGURE_SUFFIXES, inputs=targets)
     if not 1 <= dpi <= 1200:
         raise DstnetError(f"--dpi must be in [1, 1200], got {dpi}")
     if not 0.0 <= theta <= 1.0:

@@ -60,10 +60,13 @@ def evaluate(checkpoint, split, beam, data_dir, limit, device, output):
 
     from netsci_dst.data.translation import load_multi30k
     from netsci_dst.fileio import atomic_write
+    from netsci_dst.outputs import check_output_path
     from netsci_dst.train.transformer import load_translation_checkpoint
     from netsci_dst.train.translation_eval import bleu
     from netsci_dst.train.translation_eval import translate as run_translate
 
+    if output:
+        check_output_path(output, "-o", inputs=(checkpoint,))
     model, tokenizer, ckpt = load_translation_checkpoint(checkpoint, device)
     train = ckpt["config"]["train"]
     if not (train.get("src") and train.get("tgt")):
