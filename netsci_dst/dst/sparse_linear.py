@@ -268,6 +268,10 @@ def sparse_linear(
         raise DstnetError(f"x is {x.dtype} but the layer's values are {values.dtype}")
     if values.shape != (topology.nnz,):
         raise DstnetError(f"values must have shape ({topology.nnz},), got {tuple(values.shape)}")
+    if x.dim() == 0 or x.shape[-1] != topology.shape[1]:
+        raise DstnetError(
+            f"x has {x.shape[-1] if x.dim() else 0} features per sample but the layer takes {topology.shape[1]} inputs"
+        )
     lead = x.shape[:-1]
     y = _SparseLinearFunction.apply(x.reshape(-1, x.shape[-1]), values, topology, dense_grad_sink, row_major)
     if bias is not None:

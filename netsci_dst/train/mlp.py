@@ -52,6 +52,12 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
 
     xtr, ytr = load_vision(cfg.dataset, cfg.data_dir, "train", download=cfg.download)
     xte, yte = load_vision(cfg.dataset, cfg.data_dir, "test", download=cfg.download)
+    if xtr.shape[1:] != xte.shape[1:]:
+        size = "x".join(map(str, xtr.shape[1:]))
+        raise DstnetError(
+            f"{cfg.data_dir or 'bundled data'}: the test images are {'x'.join(map(str, xte.shape[1:]))} but the "
+            f"training images are {size}; both splits must have one image size"
+        )
     if cfg.train_limit:
         xtr, ytr = xtr[: cfg.train_limit], ytr[: cfg.train_limit]
     if cfg.test_limit:

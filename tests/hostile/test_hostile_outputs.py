@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from tests.hostile.conftest import dstnet, file_hashes, one_line_error
+from conftest import dstnet, file_hashes, one_line_error
 
 #: (command before the output option, the option): each writes one file the user names.
 WRITERS = {

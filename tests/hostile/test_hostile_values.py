@@ -114,3 +114,32 @@ def test_conventions_help_without_a_command_and_no_progress_frames_when_redirect
     assert r.exit_code == 0 and "\r" not in r.stderr + r.stdout
     r = dstnet("analyze", tmp_path / "run")
     assert r.exit_code == 0 and "\r" not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_test_images_of_another_size_than_the_training_images_are_one_line(tmp_path, backend):
+    """Red-team finding: the dense backend crashed after the first epoch and left a run behind; the sparse one
+    multiplied the wrong width and reported an accuracy."""
+    from netsci_dst.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for prefix, n, side in (("train", 64, 28), ("t10k", 32, 20)):
+        write_idx(rng.integers(0, 256, (n, side, side), dtype=np.uint8), data / f"{prefix}-images-idx3-ubyte.gz")
+        write_idx(rng.integers(0, 10, n).astype(np.uint8), data / f"{prefix}-labels-idx1-ubyte.gz")
+    out = tmp_path / "run"
+    r = dstnet("train", "mlp", *TINY_TRAIN, "--epochs", 1, "--data-dir", data, "--backend", backend, "--out", out)
+    one_line_error(r, match="test images are 20x20 but the training images are 28x28")
+    assert not out.exists()
+
+
+def test_the_sparse_kernel_refuses_an_input_of_the_wrong_width():
+    import torch
+
+    from netsci_dst.dst.sparse_linear import SparseLinear
+
+    layer = SparseLinear(torch.ones(3, 5, dtype=torch.bool), bias=None)
+    assert layer(torch.ones(2, 5)).shape == (2, 3)
+    with pytest.raises(DstnetError, match="4 features per sample but the layer takes 5 inputs"):
+        layer(torch.ones(2, 4))
