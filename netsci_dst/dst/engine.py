@@ -1373,3 +1373,21 @@ class DSTEngine:
                         f"optimizer state {key!r} of layer {name!r} has shape {tuple(buf.shape)}, expected "
                         f"{self._shapes[name]}"
                     )
+        self._check_optimizer_state()
+
+    def _check_optimizer_state(self) -> None:
+        """Every per-parameter optimizer buffer (momentum, Adam's moments; not the scalar ``step``) must have its
+        parameter's shape, dtype and device: the fused and foreach kernels index them unchecked, so a tampered
+        checkpoint would otherwise crash the process or corrupt memory at the next step."""
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                for key, buf in self.optimizer.state.get(param, {}).items():
+                    if not isinstance(buf, torch.Tensor) or key == "step":
+                        continue
+                    if (buf.shape, buf.dtype, buf.device) != (param.shape, param.dtype, param.device):
+                        raise DstnetError(
+                            f"optimizer state {key!r} of parameter {names.get(id(param), '?')!r} is "
+                            f"{buf.dtype} {tuple(buf.shape)} on {buf.device}, expected {param.dtype} "
+                            f"{tuple(param.shape)} on {param.device}"
+                        )

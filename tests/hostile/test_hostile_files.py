@@ -270,6 +270,11 @@ MISFIT_CHECKPOINTS = {
         _set_in(("optimizer", "state", 0, "momentum_buffer"), torch.zeros(3)),
         "optimizer state 'momentum_buffer' of layer 'layers.0' has shape (3,)",
     ),
+    # a dense parameter's buffer: fused SGD indexed it unchecked and crashed the process (red-team finding 3)
+    "momentum-dense-shape": (
+        _set_in(("optimizer", "state", 1, "momentum_buffer"), torch.zeros(3)),
+        "optimizer state 'momentum_buffer' of parameter 'layers.0.bias' is torch.float32 (3,)",
+    ),
 }
 
 
