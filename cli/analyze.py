@@ -58,7 +58,9 @@ def _check_output(path: str | None, option: str, suffix: str, target: str) -> Pa
     "--theta", type=float, default=0.9, show_default=True, help="ELM threshold: overlap above theta is a minimum."
 )
 @click.option("--all", "all_", is_flag=True, help="Every measure (and --elm when the target has a history).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised measures.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the randomised measures."
+)
 @click.option(
     "--every",
     type=int,

@@ -56,7 +56,9 @@ def _model_params(model: str) -> set[str]:
 )
 @click.option("--equal-partition", is_flag=True, help="Redraw first-layer inputs so input degrees are near-uniform.")
 @click.option("--resort", type=click.Choice(["rigid", "soft"]), help="Align hidden-neuron degrees across layers.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same topology).")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed (same seed, same topology)."
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file [default: MODEL.npz].")
 @click.option(
     "--format",

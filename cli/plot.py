@@ -43,7 +43,9 @@ SEVERAL = ("training", "comparison")  # the kinds that take several targets
     help="hyperbolic: dimension reduction of the coalescent embedding.",
 )
 @click.option("--theta", type=float, default=0.9, show_default=True, help="evolution: the ELM threshold line.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the embedding and link sampling.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the embedding and link sampling."
+)
 @click.option("--dpi", type=int, default=200, show_default=True, help="Resolution of PNG output (adjacency: fixed).")
 def plot(targets, kind, output, update, title, embedding, theta, seed, dpi):
     """Draw a figure of TARGET: a mask/stack file, a checkpoint (.pt) or a run directory.

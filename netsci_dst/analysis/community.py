@@ -29,6 +29,7 @@ from netsci_dst.analysis.paths import stack_adjacency, to_igraph_edges
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import LayerStack, as_mask, as_stack
 from netsci_dst.parallel import PARALLEL_KERNELS
+from netsci_dst.seeds import check_seed
 
 __all__ = ["rewire_layer", "rewire_stack", "modularity", "ALGORITHMS"]
 
@@ -228,8 +229,7 @@ def modularity(
         raise DstnetError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 0:
         raise DstnetError(f"n_random must be a non-negative integer, got {n_random!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DstnetError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     st = as_stack(stack)
     q, membership, n_active, used = _partition(st, seed, algorithm, resolution, n_iterations)
     n_comm = len(set(membership[membership >= 0].tolist()))

@@ -76,6 +76,7 @@ from netsci_dst.analysis.paths import largest_component, stack_adjacency
 from netsci_dst.analysis.shortest_paths import dijkstra_rows
 from netsci_dst.errors import DstnetError
 from netsci_dst.graph import as_stack
+from netsci_dst.seeds import check_seed
 
 __all__ = [
     "METHODS",
@@ -328,6 +329,7 @@ def coalescent_embedding(
         fit), ``method``, ``pre_weighting``, ``landmarks`` (0 for the exact kernel), ``n_nodes``, ``n_embedded``,
         ``component_fraction`` and, with ``asi=True``, ``asi`` (NaN when fewer than two layers are embedded).
     """
+    seed = check_seed(seed)
     if method not in METHODS:
         raise DstnetError(f"method must be one of {METHODS}, got {method!r}")
     if landmarks is not None and (isinstance(landmarks, bool) or not isinstance(landmarks, (int, np.integer))):
@@ -430,6 +432,7 @@ def angular_separation(theta: Any, labels: Any, n_perm: int = 1000, seed: int = 
         ``{"index", "group_index": {str(label): value or NaN}, "pvalue", "n_perm", "n"}`` (formula in the module
         docstring); ``pvalue = (#{permutations with index >= observed} + 1) / (n_perm + 1)``.
     """
+    seed = check_seed(seed)
     th = np.asarray(theta, dtype=np.float64).ravel()
     lab = np.asarray(labels).ravel()
     if th.size != lab.size:
@@ -490,6 +493,7 @@ def asi_baseline(
 
     Returns ``{"mean", "std", "values", "n_random", "method"}``.
     """
+    seed = check_seed(seed)
     if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 1:
         raise DstnetError(f"n_random must be a positive integer, got {n_random!r}")
     st = as_stack(stack)

@@ -87,6 +87,7 @@ from netsci_dst.dst.schedules import (
 from netsci_dst.dst.sparse_linear import SparseLinear, SparseTopology, carrier, link_positions
 from netsci_dst.dst.structures import infer_structure, is_sequential_container
 from netsci_dst.errors import DstnetError
+from netsci_dst.seeds import check_seed
 from netsci_dst.topology import generate
 from netsci_dst.topology._common import link_count
 from netsci_dst.topology.er import erk_densities
@@ -304,9 +305,7 @@ class DSTEngine:
         self.config: MethodConfig = get_method(method, **overrides)
         if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
             raise DstnetError(f"total_steps must be a positive int, got {total_steps!r}")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise DstnetError(f"seed must be a non-negative int, got {seed!r}")
-        total_steps, seed = int(total_steps), int(seed)
+        total_steps, seed = int(total_steps), check_seed(seed)
         self.zero_preserving = self._check_optimizer(optimizer)
         if backend not in BACKENDS:
             raise DstnetError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

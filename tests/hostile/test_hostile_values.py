@@ -143,3 +143,31 @@ def test_the_sparse_kernel_refuses_an_input_of_the_wrong_width():
     assert layer(torch.ones(2, 5)).shape == (2, 3)
     with pytest.raises(DstnetError, match="4 features per sample but the layer takes 5 inputs"):
         layer(torch.ones(2, 4))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plot", "{mask}", "--kind", "hyperbolic", "-o", "{tmp}/h.png"],
+        ["analyze", "{mask}", "--hyperbolic"],
+        ["generate", "bsw", "--layers", "40,30", "-o", "{tmp}/g.npz"],
+    ],
+    ids=["plot", "analyze", "generate"],
+)
+def test_a_negative_seed_is_one_line_from_every_command(tmp_path, args):
+    """Red-team finding: plot --kind hyperbolic and analyze --hyperbolic raised numpy's ValueError traceback."""
+    mask = tmp_path / "mask.npz"
+    save(LayerStack([np.eye(6, dtype=bool)]), mask)
+    filled = [a.format(mask=mask, tmp=tmp_path) for a in args]
+    one_line_error(dstnet(*filled, "--seed", "-1"), match="'--seed': -1 is not in the range x>=0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.npz"]
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "3"])
+def test_the_embedding_functions_refuse_a_seed_that_is_not_a_non_negative_integer(seed):
+    from netsci_dst.analysis.hyperbolic import angular_separation, coalescent_embedding
+
+    with pytest.raises(DstnetError, match="seed must be a non-negative integer"):
+        coalescent_embedding(np.eye(6, dtype=bool), seed=seed)
+    with pytest.raises(DstnetError, match="seed must be a non-negative integer"):
+        angular_separation(np.zeros(4), [0, 0, 1, 1], seed=seed)
