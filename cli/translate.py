@@ -83,5 +83,5 @@ def evaluate(checkpoint, split, beam, data_dir, limit, device, output):
             f.write("".join(h + "\n" for h in hyps))
     click.echo(
         f"BLEU {score:.2f} on {split} ({len(pairs):,} pairs, {train['src']}->{train['tgt']}, beam {beam}, "
-        f"{time.perf_counter() - t0:.1f}s); method {ckpt['config']['method']['name']}, step {ckpt['step']}"
+        f"{time.perf_counter() - t0:.1f}s); method {ckpt['config']['method'].get('name', '?')}, step {ckpt['step']}"
     )

@@ -60,8 +60,14 @@ def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple
         if not path.exists():
             raise DstnetError(f"{path.parent.parent}: no checkpoints/best.pt or latest.pt in this run directory")
     ckpt = load_checkpoint_of_kind(path, "transformer", "a Transformer run")
-    model = build_model(ckpt["config"]["model"])
+    config = ckpt.get("config", {})
+    for section in ("model", "train", "method"):
+        if not isinstance(config.get(section), dict):
+            raise DstnetError(f"{path}: corrupt checkpoint: its config has no {section!r} section")
+    if not isinstance(ckpt.get("tokenizer"), str):
+        raise DstnetError(f"{path}: corrupt checkpoint: it holds no tokenizer")
     try:
+        model = restored("model", lambda: build_model(config["model"]))
         restored("model", lambda: model.load_state_dict(_with_masks(model, ckpt["model"])))
     except DstnetError as e:
         raise DstnetError(f"{path}: {e}") from None

@@ -167,3 +167,36 @@ def test_auto_backend_is_dense_for_the_transformer(tmp_path):
     cfg = TransformerConfig(method="set", sparsity=0.99, steps=2, eval_every=2, train_limit=50, **TINY)
     assert cfg.backend == "auto"
     assert TransformerTrainer(cfg, tmp_path / "run").engine.backend == "dense"  # measured: no faster sparse here
+
+
+def _drop(*keys):
+    def change(ckpt):
+        target = ckpt
+        for key in keys[:-1]:
+            target = target[key]
+        del target[keys[-1]]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_drop("config", "model"), "its config has no 'model' section"),
+        (_drop("config", "train"), "its config has no 'train' section"),
+        (_drop("tokenizer"), "it holds no tokenizer"),
+        (lambda c: c["config"]["model"].update(d_model="wide"), "d_model must be a positive int, got 'wide'"),
+        (lambda c: c["config"]["model"].update(d_model=1024), "corrupt checkpoint: the model does not fit"),
+    ],
+    ids=["no-model", "no-train", "no-tokenizer", "bad-model-field", "model-of-another-size"],
+)
+@pytest.mark.parametrize("command", ["translate", "evaluate"])
+def test_a_transformer_checkpoint_missing_a_part_is_one_line(tiny_run, tmp_path, change, message, command):
+    """Red-team finding: a checkpoint tagged transformer without its model config raised KeyError: 'model'."""
+    ckpt = torch.load(tiny_run / "checkpoints" / "best.pt", weights_only=True)
+    change(ckpt)
+    bad = tmp_path / "bad.pt"
+    torch.save(ckpt, bad)
+    r = run(command, bad, *(["a dog"] if command == "translate" else ["--limit", 2]))
+    assert r.exit_code == 2, r.output
+    assert message in r.output and len(r.output.strip().splitlines()) == 1, r.output
