@@ -7,6 +7,7 @@ is printed as one line ``Error: ...`` on stderr with exit code 2; never a traceb
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -37,7 +38,9 @@ class DstnetGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort as e:
             if isinstance(e.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
                 click.echo("Interrupted.", err=True)
@@ -69,6 +72,11 @@ class DstnetGroup(click.Group):
 
 def _one_line(msg: str) -> str:
     return " ".join(msg.split())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line ``Warning: ...`` on stderr (Python's default adds the source file, line and code)."""
+    click.echo(f"Warning: {_one_line(str(message))}", err=True)
 
 
 @click.group(cls=DstnetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -46,7 +46,7 @@ def export(target, output, best, csr):
         raise DstnetError("--best selects a run directory's best.pt; TARGET is already a checkpoint file")
     ckpt = load_checkpoint(path)
     state = ckpt.get("model")
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not state:
         raise DstnetError(f"{path}: the checkpoint holds no model state")
     written = save_export(state, output, csr=csr)
     masks = [v for k, v in state.items() if k.endswith(".weight_mask")]

@@ -58,7 +58,9 @@ def _format_table(rows: list[tuple[str, int, int, float]]) -> str:
     show_default=True,
     help="CH3-L3 or CH2-L3 (exact, path-based), CH3-L3n or CH2-L3n (node-based); case-insensitive.",
 )
-@click.option("--layer", "-l", default=None, help="Layer index (0-based) or name. Default: every layer.")
+@click.option(
+    "--layer", "-l", default=None, help="Layer index (0-based; -1 is the last) or name. Default: every layer."
+)
 @click.option("--top", "-k", "top", type=int, default=10, show_default=True, help="Links to print per layer.")
 @click.option(
     "--backend",

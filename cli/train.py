@@ -177,7 +177,8 @@ def train() -> None:
     type=str,
     default=",".join(map(str, MLP("sizes"))),
     show_default=True,
-    help="Neuron-layer sizes of the MLP (the last layer is dense).",
+    help="Neuron-layer sizes of the MLP (the last layer is dense). The first and last sizes follow the data: its "
+    "pixel count, and at least its class count (47 for emnist-balanced).",
 )
 @click.option("--init", "init_topology", type=str, help="Initial topology: er, bsw, bsf, brf, csti [method default].")
 @click.option("--beta", type=float, help="BSW rewiring probability for --init bsw [default 0.25].")

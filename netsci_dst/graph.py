@@ -528,8 +528,8 @@ def load_npz(path: str | os.PathLike) -> LayerStack:
     """Read a stack written by :func:`save_npz`. Also accepts an ``.npz`` holding one dense 2-D array.
 
     Every array's header (dtype, shape) is checked, and the layer sizes against the memory available
-    (:func:`check_mask_sizes`), before any data is read; link indices must lie inside their layer and come in
-    pairs. Anything else is one :class:`DstnetError` line.
+    (:func:`check_mask_sizes`), before any data is read; link indices must lie inside their layer, come in
+    pairs and name each link once. Anything else is one :class:`DstnetError` line.
     """
     path = Path(path)
     if not path.is_file():
@@ -608,6 +608,9 @@ def _stack_npz(arrays: _NpzArrays) -> LayerStack:
             raise DstnetError(f"{path}: layer {k} has a link index outside its shape {n_out}x{n_in}")
         m = np.zeros((n_out, n_in), dtype=bool)
         m[rows, cols] = True
+        repeated = n_links - int(np.count_nonzero(m))
+        if repeated:  # save_npz writes every link once: a repeat means the file was altered
+            raise DstnetError(f"{path}: layer {k} lists {repeated:,} link(s) more than once")
         masks.append(m)
     return _stack(path, masks, names, meta, chain)
 

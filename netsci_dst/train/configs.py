@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsci_dst.errors import DstnetError
-from netsci_dst.train.settings import check_backend, check_limits, check_seed, resolved
+from netsci_dst.seeds import check_training_seed
+from netsci_dst.train.settings import check_backend, check_limits, resolved
+
+#: The most epochs an MLP run takes (the papers train 100), and the most steps a Transformer run takes.
+MAX_EPOCHS = 1_000_000
+MAX_STEPS = 1_000_000_000
 
 __all__ = ["LM_PRESETS", "PRESETS", "LMConfig", "TrainConfig", "TransformerConfig", "default", "from_plain"]
 
@@ -73,6 +78,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs > MAX_EPOCHS:
+            raise DstnetError(f"epochs must be at most {MAX_EPOCHS:,} (the papers train 100), got {self.epochs}")
         if not (self.lr > 0 and self.lr_end >= 0):
             raise DstnetError(f"learning rates must be positive, got lr={self.lr}, lr_end={self.lr_end}")
         if self.lr_decay_fraction is not None and not (
@@ -88,7 +95,7 @@ class TrainConfig:
         shapes = [(n_out, n_in) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)]
         check_mask_sizes(shapes, "--sizes", hint="choose smaller layer widths")
         check_limits(self, ("train_limit", "test_limit"))
-        check_seed(self.seed)
+        check_training_seed(self.seed)
         self.data_dir = resolved(self.data_dir)
         check_backend(self.backend)
 
@@ -176,6 +183,8 @@ class TransformerConfig:
                      "eval_every", "update_interval", "beam"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise DstnetError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps > MAX_STEPS:
+            raise DstnetError(f"steps must be at most {MAX_STEPS:,}, got {self.steps}")
         if self.d_model % self.n_heads:
             raise DstnetError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0):
@@ -184,7 +193,7 @@ class TransformerConfig:
             raise DstnetError("lr_factor must be > 0 and rewarmup >= 0")
         check_backend(self.backend)
         check_limits(self, ("train_limit", "val_limit", "test_limit"))
-        check_seed(self.seed)
+        check_training_seed(self.seed)
         self.data_dir = resolved(self.data_dir)
         if self.src == self.tgt:
             raise DstnetError(f"source and target languages are both {self.src!r}")
@@ -304,7 +313,7 @@ class LMConfig:
         if not 0.0 < self.val_fraction < 1.0:
             raise DstnetError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         check_backend(self.backend)
-        check_seed(self.seed)
+        check_training_seed(self.seed)
         self.text = resolved(self.text)
 
     @property

@@ -22,17 +22,6 @@ def resolved(path: str | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
-#: Seeds are below this (what numpy's and most DST code's seeds allow; the per-epoch shuffle seed ``seed * 1,000,003 +
-#: epoch`` then fits torch's 64-bit generator).
-MAX_SEED = 2**32
-
-
-def check_seed(seed: Any) -> None:
-    """Refuse a seed that is not an integer in ``[0, 2**32)``, before anything is built or written."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
-        raise DstnetError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-
-
 def check_limits(cfg: Any, names: tuple[str, ...]) -> None:
     """Refuse a sample limit below 1 (Python slicing would quietly take all but the last few, or nothing)."""
     for name in names:

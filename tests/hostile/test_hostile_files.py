@@ -138,6 +138,7 @@ MASK_FILES = {
     "float-rows.npz": (_npz(rows_0=np.array([0.5, 1.0])), "not 1-D integer link indices"),
     "out-of-range.npz": (_npz(rows_0=np.array([5, 1])), "link index outside its shape 3x3"),
     "negative-index.npz": (_npz(rows_0=np.array([-1, 1])), "link index outside its shape 3x3"),
+    "repeated-link.npz": (_npz(rows_0=np.array([1, 1]), cols_0=np.array([2, 2])), "lists 1 link(s) more than once"),
     "unpaired.npz": (_npz(rows_0=np.array([0, 1, 2])), "3 row and 2 column indices"),
     "extra-layer.npz": (_npz(shape_1=np.array([2, 2])), "do not belong to the 1 layer(s)"),
     "not-a-chain.npz": (

@@ -85,3 +85,14 @@ def test_a_users_own_file_in_a_run_directory_may_be_written(run):
     after = file_hashes(run)
     after.pop("analysis.json")
     assert after == before
+
+
+def test_export_of_a_checkpoint_without_tensors_writes_nothing(run, tmp_path):
+    import torch
+
+    ckpt = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    ckpt["model"] = {}
+    empty = tmp_path / "empty.pt"
+    torch.save(ckpt, empty)
+    one_line_error(dstnet("export", empty, "-o", tmp_path / "out.pt"), match="holds no model state")
+    assert not (tmp_path / "out.pt").exists()

@@ -73,6 +73,7 @@ def test_a_beam_that_cannot_fit_is_refused_with_the_bytes_it_would_need(monkeypa
         (["--seed", -1], "seed must be an integer in [0, 2**32)"),
         (["--seed", 2**64], "seed must be an integer in [0, 2**32)"),
         (["--epochs", 0], "epochs must be >= 1"),
+        (["--epochs", 10**20], "epochs must be at most 1,000,000"),
         (["--sparsity", "nan"], "sparsity"),
         (["--set", "zeta=x"], "zeta"),
     ],
@@ -171,3 +172,12 @@ def test_the_embedding_functions_refuse_a_seed_that_is_not_a_non_negative_intege
         coalescent_embedding(np.eye(6, dtype=bool), seed=seed)
     with pytest.raises(DstnetError, match="seed must be a non-negative integer"):
         angular_separation(np.zeros(4), [0, 0, 1, 1], seed=seed)
+
+
+def test_a_library_warning_is_one_line_on_stderr(tmp_path):
+    """Python shows a warning with its source file, line and code (two lines); the CLI shows the message alone."""
+    args = ["--method", "chts", "--sizes", "784,100,10", "--train-limit", "64", "--test-limit", "32", "--quiet"]
+    r = dstnet("train", "mlp", *args, "--epochs", 1, "--out", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Warning: chts: CSTI needs layer sizes that are multiples"), lines

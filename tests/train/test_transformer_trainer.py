@@ -149,6 +149,7 @@ def test_analyze_works_on_transformer_checkpoints(tiny_run):
         (["train", "transformer", "--resume", "{run}", "--steps", "5"], "drop steps"),
         (["train", "transformer", "--preset", "tiny", "--d-model", "30", "--heads", "4"], "not divisible"),
         (["train", "transformer", "--sparsity", "1.5"], "sparsity"),
+        (["train", "transformer", "--steps", str(10**10)], "steps must be at most 1,000,000,000"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_2(args, message, tiny_run, tmp_path):
