@@ -36,6 +36,15 @@ from netsci_dst.graph import LayerStack, save_npz
 SNAPSHOT = re.compile(r"update_(\d+)\.npz")
 
 
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json a dstnet trainer wrote (a JSON object with a ``train`` object)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("train"), dict)
+
+
 class RunDirBusy(DstnetError):
     """Another process holds the run directory's lock (:meth:`RunDir.lock`)."""
 
@@ -122,7 +131,20 @@ class RunDir:
     def check_fresh(self) -> None:
         """Refuse to start a new run where another run left its files (metrics, mask snapshots, checkpoints) but no
         checkpoint to resume from: the new run would append to the old metrics and mix the snapshots."""
+        from netsci_dst.outputs import run_owning
+
+        owner = run_owning(self.root / "config.json", "--out")
+        if owner is not None and owner != self.root.resolve():
+            raise DstnetError(
+                f"{self.root} is inside the checkpoints/ or masks/ folder of the run {owner}: choose another --out"
+            )
         leftovers = []
+        for name in ("summary.json", "evolution.json"):  # written only at a run's end: another run's, or the user's
+            if (self.root / name).exists():
+                leftovers.append(name)
+        config = self.root / "config.json"
+        if config.exists() and not _is_run_config(config):
+            leftovers.append("config.json (not a dstnet run's)")
         if self.metrics.exists() and self.metrics.stat().st_size:
             leftovers.append("metrics.jsonl")
         if self.mask_snapshots():
@@ -131,7 +153,7 @@ class RunDir:
             leftovers.append("checkpoints/*.pt")
         if leftovers:
             raise DstnetError(
-                f"{self.root} already holds another run's {', '.join(leftovers)}: resume it (--resume) or choose an "
+                f"{self.root} already holds {', '.join(leftovers)}: resume the run there (--resume) or choose an "
                 "empty --out"
             )
 

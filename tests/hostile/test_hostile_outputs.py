@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import dstnet, file_hashes, one_line_error
+from conftest import TINY_TRAIN, dstnet, file_hashes, one_line_error
 
 #: (command before the output option, the option): each writes one file the user names.
 WRITERS = {
@@ -96,3 +96,39 @@ def test_export_of_a_checkpoint_without_tensors_writes_nothing(run, tmp_path):
     torch.save(ckpt, empty)
     one_line_error(dstnet("export", empty, "-o", tmp_path / "out.pt"), match="holds no model state")
     assert not (tmp_path / "out.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["config.json", "summary.json", "evolution.json"])
+def test_train_out_refuses_a_folder_holding_the_users_files_of_a_runs_names(tmp_path, name):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / name).write_text('{"mine": 1}')
+    one_line_error(dstnet("train", "mlp", *TINY_TRAIN, "--epochs", 1, "--out", folder), match=name)
+    assert (folder / name).read_text() == '{"mine": 1}'
+
+
+@pytest.mark.parametrize("folder", ["checkpoints", "masks"])
+def test_train_out_refuses_a_folder_inside_a_run(run, folder):
+    before = file_hashes(run)
+    one_line_error(dstnet("train", "mlp", *TINY_TRAIN, "--epochs", 1, "--out", run / folder / "nested"), match="inside")
+    assert file_hashes(run) == before
+
+
+def test_a_run_without_its_config_is_still_protected(run):
+    (run / "config.json").unlink()
+    before = file_hashes(run)
+    one_line_error(dstnet("export", run / "checkpoints" / "best.pt", "-o", run / "checkpoints" / "latest.pt"))
+    one_line_error(dstnet("export", run / "checkpoints" / "best.pt", "-o", run / "checkpoints" / "sub" / "x.pt"))
+    assert file_hashes(run) == before
+
+
+def test_special_and_looping_output_paths_are_one_line(run, tmp_path):
+    import os
+
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    one_line_error(dstnet("analyze", run, "--anp", "--json", loop), match="cannot follow")
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    one_line_error(dstnet("analyze", run, "--anp", "--json", pipe), match="not a regular file")
+    assert pipe.is_fifo()

@@ -397,7 +397,7 @@ def test_a_new_run_refuses_another_runs_leftovers(tmp_path):
         main, ["train", "mlp", "--method", "set", "--sizes", "784,32,32,10", "--train-limit", "100", "--epochs", "1",
                "--out", str(out), "--quiet"],
     )  # fmt: skip
-    assert r.exit_code == 2 and "already holds another run's metrics.jsonl, masks/update_*.npz" in r.output
+    assert r.exit_code == 2 and "already holds summary.json, metrics.jsonl, masks/update_*.npz" in r.output
     assert (out / "metrics.jsonl").read_text() == before  # nothing appended
 
 
