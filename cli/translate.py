@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -58,15 +59,17 @@ def evaluate(checkpoint, split, beam, data_dir, limit, device, output):
     """
     import time
 
-    from netsci_dst.data.translation import load_multi30k
+    from netsci_dst.data.translation import bundled_multi30k_dir, load_multi30k
     from netsci_dst.fileio import atomic_write
     from netsci_dst.outputs import check_output_path
     from netsci_dst.train.transformer import load_translation_checkpoint
     from netsci_dst.train.translation_eval import bleu
     from netsci_dst.train.translation_eval import translate as run_translate
 
-    if output:
-        check_output_path(output, "-o", inputs=(checkpoint,))
+    if output:  # never over the checkpoint or a file of the data folder it reads
+        folder = bundled_multi30k_dir() if data_dir is None else Path(data_dir)
+        data_files = [f for f in folder.iterdir() if f.is_file()] if folder.is_dir() else []
+        check_output_path(output, "-o", inputs=(checkpoint, *data_files))
     model, tokenizer, ckpt = load_translation_checkpoint(checkpoint, device)
     train = ckpt["config"]["train"]
     if not (train.get("src") and train.get("tgt")):

@@ -161,6 +161,11 @@ class SubwordTokenizer:
         """Number of ids, special tokens included."""
         return self._tok.get_vocab_size(with_added_tokens=True)
 
+    @property
+    def max_id(self) -> int:
+        """The largest id the tokenizer can produce (a model's vocabulary must be larger)."""
+        return max(self._tok.get_vocab(with_added_tokens=True).values(), default=-1)
+
     def normalize(self, text: str) -> str:
         """The normalized text (NFKC, single spaces, stripped, lowercase): what :meth:`decode` reproduces."""
         return self._tok.normalizer.normalize_str(text)
@@ -205,6 +210,9 @@ class SubwordTokenizer:
         except Exception as e:  # the library raises a bare Exception for malformed JSON
             first_line = (str(e) or type(e).__name__).splitlines()[0]
             raise DstnetError(f"not a valid tokenizer JSON ({first_line})") from None
+        missing = [part for part in ("normalizer", "decoder") if getattr(tok, part) is None]
+        if missing:
+            raise DstnetError(f"not a dstnet subword tokenizer (no {' or '.join(missing)})")
         return cls(tok)
 
     def save(self, path: str | Path) -> None:

@@ -77,11 +77,17 @@ def save_export(state: Mapping[str, Tensor], path: str | os.PathLike, csr: bool 
         except ImportError:
             raise DstnetError("writing .safetensors needs the safetensors package (pip install safetensors)") from None
         writer = save_file
-    with atomic_path(path) as tmp:  # flushed to disk and renamed into place; a failed write leaves no partial file
-        if writer is not None:
-            writer({k: v.contiguous() for k, v in exported.items()}, str(tmp))
-        else:
-            torch.save(exported, tmp)
+    try:
+        with atomic_path(path) as tmp:  # flushed to disk and renamed into place; a failed write leaves no partial file
+            if writer is not None:
+                writer({k: v.contiguous() for k, v in exported.items()}, str(tmp))
+            else:
+                torch.save(exported, tmp)
+    except DstnetError:
+        raise
+    except Exception as e:  # torch and safetensors report a refused write as RuntimeError or their own error type
+        detail = (getattr(e, "strerror", None) or str(e) or type(e).__name__).splitlines()[0]
+        raise DstnetError(f"{path}: cannot write ({detail})") from None
     return path
 
 

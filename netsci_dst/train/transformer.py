@@ -71,8 +71,17 @@ def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple
         restored("model", lambda: model.load_state_dict(_with_masks(model, ckpt["model"])))
     except DstnetError as e:
         raise DstnetError(f"{path}: {e}") from None
+    try:
+        tokenizer = SubwordTokenizer.from_str(ckpt["tokenizer"])
+    except DstnetError as e:
+        raise DstnetError(f"{path}: corrupt checkpoint: {e}") from None
+    vocab = model.config.vocab_size
+    if tokenizer.max_id >= vocab:
+        raise DstnetError(
+            f"{path}: corrupt checkpoint: the tokenizer has id {tokenizer.max_id}, beyond the model's {vocab} embeddings"
+        )
     model.to(pick_device(device)).eval()
-    return model, SubwordTokenizer.from_str(ckpt["tokenizer"]), ckpt
+    return model, tokenizer, ckpt
 
 
 def _with_masks(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

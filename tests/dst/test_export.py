@@ -93,3 +93,15 @@ def test_the_cli_exports_a_run(tmp_path):
     assert r.exit_code == 2 and "no checkpoints/latest.pt" in r.output
     r = CliRunner().invoke(main, ["export", str(run / "checkpoints" / "latest.pt"), "--best", "-o", str(out)])
     assert r.exit_code == 2 and "--best selects" in r.output
+
+
+def test_a_write_the_storage_refuses_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """torch reports a refused open as RuntimeError ("open file failed"): one DstnetError line, no partial file."""
+
+    def refuse(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:747] . open file failed\nsecond line")
+
+    monkeypatch.setattr(torch, "save", refuse)
+    with pytest.raises(DstnetError, match=r"out\.pt: cannot write \(\[enforce fail.*open file failed\)$"):
+        save_export({"w": torch.zeros(2)}, tmp_path / "out.pt")
+    assert list(tmp_path.iterdir()) == []

@@ -170,6 +170,15 @@ def test_auto_backend_is_dense_for_the_transformer(tmp_path):
     assert TransformerTrainer(cfg, tmp_path / "run").engine.backend == "dense"  # measured: no faster sparse here
 
 
+def _tokenizer_json(change):
+    def apply(ckpt):
+        data = json.loads(ckpt["tokenizer"])
+        change(data)
+        ckpt["tokenizer"] = json.dumps(data)
+
+    return apply
+
+
 def _drop(*keys):
     def change(ckpt):
         target = ckpt
@@ -188,8 +197,21 @@ def _drop(*keys):
         (_drop("tokenizer"), "it holds no tokenizer"),
         (lambda c: c["config"]["model"].update(d_model="wide"), "d_model must be a positive int, got 'wide'"),
         (lambda c: c["config"]["model"].update(d_model=1024), "corrupt checkpoint: the model does not fit"),
+        (_tokenizer_json(lambda t: t.update(normalizer=None)), "not a dstnet subword tokenizer (no normalizer)"),
+        (
+            _tokenizer_json(lambda t: t["added_tokens"].append({**t["added_tokens"][0], "id": 5000, "content": "zz"})),
+            "the tokenizer has id 1000, beyond the model's 1000 embeddings",
+        ),
     ],
-    ids=["no-model", "no-train", "no-tokenizer", "bad-model-field", "model-of-another-size"],
+    ids=[
+        "no-model",
+        "no-train",
+        "no-tokenizer",
+        "bad-model-field",
+        "model-of-another-size",
+        "no-normalizer",
+        "id-beyond-vocab",
+    ],  # fmt: skip
 )
 @pytest.mark.parametrize("command", ["translate", "evaluate"])
 def test_a_transformer_checkpoint_missing_a_part_is_one_line(tiny_run, tmp_path, change, message, command):
