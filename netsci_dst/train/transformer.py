@@ -78,7 +78,8 @@ def load_translation_checkpoint(path: str | Path, device: str = "auto") -> tuple
     vocab = model.config.vocab_size
     if tokenizer.max_id >= vocab:
         raise DstnetError(
-            f"{path}: corrupt checkpoint: the tokenizer has id {tokenizer.max_id}, beyond the model's {vocab} embeddings"
+            f"{path}: corrupt checkpoint: the tokenizer has id {tokenizer.max_id}, "
+            f"beyond the model's {vocab} embeddings"
         )
     model.to(pick_device(device)).eval()
     return model, tokenizer, ckpt
