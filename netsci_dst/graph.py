@@ -517,8 +517,10 @@ class _NpzArrays:
             raise DstnetError(f"{self.path}: {name} is longer than {NPZ_TEXT_LIMIT:,} characters")
         try:
             value = json.loads(str(self.read(name)))
-        except json.JSONDecodeError as e:
+        except ValueError as e:  # bad JSON, or an integer too long to convert
             raise DstnetError(f"{self.path}: {name} is not JSON ({e})") from None
+        except RecursionError:
+            raise DstnetError(f"{self.path}: {name} is JSON nested too deeply") from None
         if not isinstance(value, kind):
             raise DstnetError(f"{self.path}: {name} is a JSON {type(value).__name__}, not a {kind.__name__}")
         return value

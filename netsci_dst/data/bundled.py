@@ -26,7 +26,8 @@ def bundled_dir() -> Path:
 def load_idx_pair(directory: str | Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Read ``{prefix}-images-idx3-ubyte[.gz]`` and ``{prefix}-labels-idx1-ubyte[.gz]`` from a folder.
 
-    Returns images (n, rows, cols) uint8 and labels (n,) uint8; a clear error when files are missing or do not match.
+    Returns images (n, rows, cols) uint8 and labels (n,) uint8; a clear error when files are missing, do not match
+    or hold no images (n, rows or cols 0).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -44,6 +45,8 @@ def load_idx_pair(directory: str | Path, prefix: str) -> tuple[np.ndarray, np.nd
     images, labels = found
     if len(images) != len(labels):
         raise DstnetError(f"{directory}: {len(images)} images but {len(labels)} labels for {prefix!r}")
+    if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+        raise DstnetError(f"{directory}: {prefix!r} holds no images ({'x'.join(map(str, images.shape))})")
     return images, labels
 
 

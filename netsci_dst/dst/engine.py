@@ -227,6 +227,11 @@ class _LayerWork:
     final: torch.Tensor | None = None  # the mask after the update
 
 
+#: Parameter-group entries a checkpoint's optimizer state keeps: the schedules' (every other group setting is the
+#: run's own, :meth:`DSTEngine.load_optimizer_state_dict`).
+SCHEDULED_GROUP_KEYS = frozenset({"params", "lr", "initial_lr", "param_names"})
+
+
 class DSTEngine:
     """Dynamic sparse training on the chosen Linear layers of any model, driven by the optimizer's step hooks.
 
@@ -1356,8 +1361,18 @@ class DSTEngine:
 
     def load_optimizer_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """``optimizer.load_state_dict`` for :meth:`optimizer_state_dict`'s format, on either backend (the sparse
-        one gathers the dense state at the current links: load the model first)."""
+        one gathers the dense state at the current links: load the model first).
+
+        The settings of each parameter group (momentum, weight decay, ``nesterov``, ``maximize``, ``fused``, ...)
+        stay those this optimizer was built with, from the run's configuration: only the learning rate, which the
+        schedules set, and the per-parameter state come from ``state_dict``. A checkpoint cannot switch the run to
+        another optimizer, or to settings torch's kernels were never given together."""
+        settings = [{k: v for k, v in g.items() if k not in SCHEDULED_GROUP_KEYS} for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state_dict)
+        for group, own in zip(self.optimizer.param_groups, settings, strict=True):
+            for key in set(group) - set(own) - SCHEDULED_GROUP_KEYS:
+                del group[key]
+            group.update(own)
         for name in self._sparse_params().values():
             param = self._modules[name].values
             entry = self.optimizer.state.get(param)
@@ -1380,10 +1395,20 @@ class DSTEngine:
         checkpoint would otherwise crash the process or corrupt memory at the next step."""
         names = {id(p): n for n, p in self.model.named_parameters()}
         for group in self.optimizer.param_groups:
+            keys = {frozenset(self.optimizer.state.get(param, {})) for param in group["params"]}
+            if group.get("fused") and len(keys) > 1:  # the fused kernels take all buffers of a group or none
+                raise DstnetError(
+                    f"optimizer state: the parameters of a group hold different buffers ({sorted(map(sorted, keys))})"
+                )
             for param in group["params"]:
                 for key, buf in self.optimizer.state.get(param, {}).items():
-                    if not isinstance(buf, torch.Tensor) or key == "step":
+                    if key == "step":
                         continue
+                    if not isinstance(buf, torch.Tensor):
+                        raise DstnetError(
+                            f"optimizer state {key!r} of parameter {names.get(id(param), '?')!r} is a "
+                            f"{type(buf).__name__}, not a tensor"
+                        )
                     if (buf.shape, buf.dtype, buf.device) != (param.shape, param.dtype, param.device):
                         raise DstnetError(
                             f"optimizer state {key!r} of parameter {names.get(id(param), '?')!r} is "

@@ -139,6 +139,8 @@ MASK_FILES = {
     "out-of-range.npz": (_npz(rows_0=np.array([5, 1])), "link index outside its shape 3x3"),
     "negative-index.npz": (_npz(rows_0=np.array([-1, 1])), "link index outside its shape 3x3"),
     "repeated-link.npz": (_npz(rows_0=np.array([1, 1]), cols_0=np.array([2, 2])), "lists 1 link(s) more than once"),
+    "deep-meta.npz": (_npz(meta=np.array("[" * 100_000 + "]" * 100_000)), "meta is JSON nested too deeply"),
+    "huge-int-meta.npz": (_npz(meta=np.array("1" * 5000)), "meta is not JSON"),
     "unpaired.npz": (_npz(rows_0=np.array([0, 1, 2])), "3 row and 2 column indices"),
     "extra-layer.npz": (_npz(shape_1=np.array([2, 2])), "do not belong to the 1 layer(s)"),
     "not-a-chain.npz": (
@@ -272,6 +274,15 @@ MISFIT_CHECKPOINTS = {
         "optimizer state 'momentum_buffer' of layer 'layers.0' has shape (3,)",
     ),
     # a dense parameter's buffer: fused SGD indexed it unchecked and crashed the process (red-team finding 3)
+    "momentum-not-a-tensor": (
+        _set_in(("optimizer", "state", 1, "momentum_buffer"), 3),
+        "optimizer state 'momentum_buffer' of parameter 'layers.0.bias' is a int, not a tensor",
+    ),
+    # the fused SGD kernel takes every momentum buffer of a group or none
+    "state-of-one-parameter-missing": (
+        lambda c: c["optimizer"]["state"].pop(1),
+        "the parameters of a group hold different buffers",
+    ),
     "momentum-dense-shape": (
         _set_in(("optimizer", "state", 1, "momentum_buffer"), torch.zeros(3)),
         "optimizer state 'momentum_buffer' of parameter 'layers.0.bias' is torch.float32 (3,)",
@@ -335,3 +346,22 @@ def test_a_metrics_log_with_bare_nan_from_older_versions_reads_as_null(tiny_run,
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["kind"] == "rundir"
     assert dstnet("plot", run, "--kind", "training", "-o", tmp_path / "t.png").exit_code == 0
+
+
+def test_a_checkpoint_cannot_change_the_optimizer_settings_of_the_run(tiny_run, tmp_path):
+    """Only the learning rate and the per-parameter state are restored: ``maximize``, a missing ``momentum`` or
+    settings torch refuses together (``nesterov`` with dampening) come from the run's configuration instead."""
+    from netsci_dst.train.loop import resume
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+
+    def change(c):
+        group = c["optimizer"]["param_groups"][0]
+        group.update(maximize=True, nesterov=True, dampening=0.5, lr=0.0123, foreign=1)
+        del group["momentum"]
+
+    torch.save(_tampered(tiny_run, change), run / "checkpoints" / "latest.pt")
+    group = resume(run).engine.optimizer.param_groups[0]
+    assert (group["maximize"], group["nesterov"], group["dampening"], group["momentum"]) == (False, False, 0, 0.9)
+    assert group["lr"] == 0.0123 and "foreign" not in group

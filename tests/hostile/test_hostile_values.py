@@ -181,3 +181,21 @@ def test_a_library_warning_is_one_line_on_stderr(tmp_path):
     assert r.exit_code == 0, r.output
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Warning: chts: CSTI needs layer sizes that are multiples"), lines
+
+
+@pytest.mark.parametrize(("n", "side", "expected"), [(0, 28, "0x28x28"), (8, 0, "8x0x0")])
+@pytest.mark.parametrize("split", ["train", "t10k"])
+def test_an_idx_split_without_images_is_one_line(tmp_path, n, side, split, expected):
+    from netsci_dst.data.idx import write_idx
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        count, size = (n, side) if prefix == split else (16, 28)
+        write_idx(np.zeros((count, size, size), dtype=np.uint8), data / f"{prefix}-images-idx3-ubyte.gz")
+        write_idx(rng.integers(0, 10, count).astype(np.uint8), data / f"{prefix}-labels-idx1-ubyte.gz")
+    out = tmp_path / "run"
+    r = dstnet("train", "mlp", *TINY_TRAIN, "--epochs", 1, "--data-dir", data, "--out", out)
+    one_line_error(r, match=f"'{split}' holds no images ({expected})")
+    assert not out.exists()
