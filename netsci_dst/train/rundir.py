@@ -130,7 +130,10 @@ class RunDir:
 
     def check_fresh(self) -> None:
         """Refuse to start a new run where another run left its files (metrics, mask snapshots, checkpoints) but no
-        checkpoint to resume from: the new run would append to the old metrics and mix the snapshots."""
+        checkpoint to resume from: the new run would append to the old metrics and mix the snapshots. Refuse too a
+        folder inside another run's ``checkpoints/`` or ``masks/``, and one holding a ``summary.json``,
+        ``evolution.json`` or a ``config.json`` that no dstnet trainer wrote (the user's files, which the run would
+        replace)."""
         from netsci_dst.outputs import run_owning
 
         owner = run_owning(self.root / "config.json", "--out")
