@@ -53,10 +53,10 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     xtr, ytr = load_vision(cfg.dataset, cfg.data_dir, "train", download=cfg.download)
     xte, yte = load_vision(cfg.dataset, cfg.data_dir, "test", download=cfg.download)
     if xtr.shape[1:] != xte.shape[1:]:
-        size = "x".join(map(str, xtr.shape[1:]))
+        test_size, train_size = ("x".join(map(str, x.shape[1:])) for x in (xte, xtr))
         raise DstnetError(
-            f"{cfg.data_dir or 'bundled data'}: the test images are {'x'.join(map(str, xte.shape[1:]))} but the "
-            f"training images are {size}; both splits must have one image size"
+            f"{cfg.data_dir or 'bundled data'}: the test images are {test_size} but the training images are "
+            f"{train_size}; both splits must have one image size"
         )
     if cfg.train_limit:
         xtr, ytr = xtr[: cfg.train_limit], ytr[: cfg.train_limit]
